@@ -1,0 +1,94 @@
+//! Configuration of `confer-api`: CLI flags with environment fallbacks (clap).
+//! The README's configuration table lists the same names.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+
+/// `confer-api`: the Confer control plane.
+#[derive(Debug, Parser)]
+#[command(name = "confer-api", version, about = "Confer control plane: tenants, users, meetings and the event store")]
+pub struct Cli {
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by all commands.
+    #[command(flatten)]
+    pub config: ApiConfig,
+}
+
+/// The commands of `confer-api`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the API (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Rebuild every read model from the event log, in one transaction.
+    RebuildProjections,
+    /// Create a tenant if its slug is free, and print it with a new admin API key as JSON.
+    EnsureTenant {
+        /// The tenant's slug.
+        #[arg(long)]
+        slug: String,
+        /// Its display name.
+        #[arg(long)]
+        name: String,
+        /// Its administrator's email.
+        #[arg(long)]
+        admin_email: String,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of the API process.
+#[derive(Debug, Clone, Args)]
+pub struct ApiConfig {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/confer")]
+    pub database_url: String,
+    /// Connections in the database pool.
+    #[arg(long, env = "CONFER_DB_POOL_SIZE", default_value_t = 32)]
+    pub db_pool_size: u32,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "CONFER_API_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "CONFER_HTTP_WORKERS", default_value_t = 0)]
+    pub http_workers: usize,
+    /// Tenants' sites are `<scheme>://<slug>.<base-domain>`.
+    #[arg(long, env = "CONFER_BASE_DOMAIN", default_value = "confer.localhost")]
+    pub base_domain: String,
+    /// Scheme of tenants' site URLs.
+    #[arg(long, env = "CONFER_SITE_SCHEME", default_value = "https")]
+    pub site_scheme: String,
+    /// 32 bytes, base64: wraps each tenant's data key. Required to serve.
+    #[arg(long, env = "CONFER_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "CONFER_MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// Signups allowed per client address per minute.
+    #[arg(long, env = "CONFER_SIGNUPS_PER_MINUTE", default_value_t = 10)]
+    pub signups_per_minute: u32,
+    /// Requests allowed per API key per second (bursts to twice that).
+    #[arg(long, env = "CONFER_API_REQUESTS_PER_SECOND", default_value_t = 100)]
+    pub api_requests_per_second: u32,
+    /// `text` or `json`.
+    #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl ApiConfig {
+    /// The public URL of a tenant's site.
+    pub fn site_url(&self, slug: &str) -> String {
+        format!("{}://{}.{}", self.site_scheme, slug, self.base_domain)
+    }
+}

@@ -1,0 +1,148 @@
+//! The events: every change to a tenant, its keys, users and meetings, as recorded
+//! in the append-only log. Read models are projections of these and nothing else.
+
+use super::{EmailAddress, PasswordHash, RoomName, TenantSettings, UserRole};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Something that happened, in the past tense. Serialized as `{type, data}`; the
+/// `type` is stored in `events.event_type` and `data` in `events.payload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum DomainEvent {
+    /// A tenant signed up.
+    TenantCreated { tenant_id: Uuid, name: String, slug: String, admin_email: EmailAddress },
+    /// The tenant's settings now read as `settings` (secrets sealed).
+    TenantSettingsChanged { settings: TenantSettings },
+    /// An API key was issued; only its SHA-256 is kept.
+    ApiKeyCreated { key_id: Uuid, name: String, prefix: String, key_hash: String },
+    /// An API key stopped working.
+    ApiKeyRevoked { key_id: Uuid },
+    /// A user was added to the tenant.
+    UserCreated {
+        user_id: Uuid,
+        email: EmailAddress,
+        display_name: String,
+        role: UserRole,
+        password_hash: Option<PasswordHash>,
+    },
+    /// A user's profile now reads as given.
+    UserChanged { user_id: Uuid, display_name: String, role: UserRole, password_hash: Option<PasswordHash> },
+    /// A user may no longer log in.
+    UserDisabled { user_id: Uuid },
+    /// A disabled user may log in again.
+    UserEnabled { user_id: Uuid },
+    /// A meeting was put in the calendar.
+    MeetingScheduled {
+        meeting_id: Uuid,
+        room: RoomName,
+        title: String,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        password_hash: Option<PasswordHash>,
+        moderators: Vec<EmailAddress>,
+        lobby: Option<bool>,
+    },
+    /// A meeting now reads as given (time, title, password, moderators, lobby).
+    MeetingChanged {
+        meeting_id: Uuid,
+        title: String,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        password_hash: Option<PasswordHash>,
+        moderators: Vec<EmailAddress>,
+        lobby: Option<bool>,
+    },
+    /// A meeting was called off.
+    MeetingCancelled { meeting_id: Uuid },
+}
+
+impl DomainEvent {
+    /// The `type` stored beside the payload.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::TenantCreated { .. } => "TenantCreated",
+            Self::TenantSettingsChanged { .. } => "TenantSettingsChanged",
+            Self::ApiKeyCreated { .. } => "ApiKeyCreated",
+            Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
+            Self::UserCreated { .. } => "UserCreated",
+            Self::UserChanged { .. } => "UserChanged",
+            Self::UserDisabled { .. } => "UserDisabled",
+            Self::UserEnabled { .. } => "UserEnabled",
+            Self::MeetingScheduled { .. } => "MeetingScheduled",
+            Self::MeetingChanged { .. } => "MeetingChanged",
+            Self::MeetingCancelled { .. } => "MeetingCancelled",
+        }
+    }
+
+    /// Splits the event into its stored `(type, payload)`.
+    pub fn to_stored(&self) -> Result<(&'static str, serde_json::Value), serde_json::Error> {
+        let mut tagged = serde_json::to_value(self)?;
+        let data = tagged.get_mut("data").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
+        Ok((self.event_type(), data))
+    }
+
+    /// Rebuilds an event from its stored `(type, payload)`.
+    pub fn from_stored(event_type: &str, payload: serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "type": event_type, "data": payload }))
+    }
+}
+
+/// Who caused an event and in answer to what, stored in `events.metadata`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// `api_key:<id>`, `signup`, `operator` …
+    pub actor: String,
+    /// The request that caused the event (its `x-request-id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// The client's `Idempotency-Key`, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// The stream an event belongs to: one per aggregate, e.g. `meeting-<uuid>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// The stream of a tenant (its creation and settings).
+    pub fn tenant(id: Uuid) -> Self {
+        Self(format!("tenant-{id}"))
+    }
+    /// The stream of one API key.
+    pub fn api_key(id: Uuid) -> Self {
+        Self(format!("api_key-{id}"))
+    }
+    /// The stream of one user.
+    pub fn user(id: Uuid) -> Self {
+        Self(format!("user-{id}"))
+    }
+    /// The stream of one meeting.
+    pub fn meeting(id: Uuid) -> Self {
+        Self(format!("meeting-{id}"))
+    }
+    /// A stream by its stored name.
+    pub fn from_stored(name: String) -> Self {
+        Self(name)
+    }
+    /// The stored name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_form_round_trips() {
+        let e = DomainEvent::MeetingCancelled { meeting_id: Uuid::now_v7() };
+        let (t, payload) = e.to_stored().unwrap();
+        assert_eq!(t, "MeetingCancelled");
+        assert!(payload.get("meeting_id").is_some());
+        assert_eq!(DomainEvent::from_stored(t, payload).unwrap(), e);
+    }
+}

@@ -1,0 +1,36 @@
+//! What Confer is about, free of HTTP and SQL: the values that can only be built
+//! valid (parse, don't validate), the settings of a tenant, and the events that
+//! record every change.
+
+mod email_address;
+mod events;
+mod field_error;
+mod hostname_label;
+mod password;
+mod room_name;
+mod settings;
+mod user_role;
+
+pub use email_address::EmailAddress;
+pub use events::{DomainEvent, EventMetadata, StreamId};
+pub use field_error::FieldError;
+pub use hostname_label::TenantSlug;
+pub use password::{PasswordHash, PlainPassword};
+pub use room_name::RoomName;
+pub use settings::{AuthMode, LdapSettings, OidcSettings, SealedSecret, TenantSettings};
+pub use user_role::UserRole;
+
+/// A short human-entered text (a name or a title): trimmed, non-empty, bounded.
+pub fn parse_text(field: &'static str, value: &str, max_chars: usize) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(field, format!("{field} must not be empty")));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(FieldError::new(field, format!("{field} must be at most {max_chars} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(field, format!("{field} must not contain control characters")));
+    }
+    Ok(trimmed.to_owned())
+}

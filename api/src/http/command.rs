@@ -1,0 +1,189 @@
+//! Running a command: one tenant-scoped transaction holding the appended events,
+//! their projections and, when the client sent an `Idempotency-Key`, the response
+//! to replay for a retry.
+
+use super::auth::Authenticated;
+use super::{ApiError, AppState};
+use crate::domain::{DomainEvent, EventMetadata, StreamId};
+use crate::store::{ExpectedVersion, IdempotencyKey, RecordedEvent, SavedResponse, Scope, Transaction};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The `x-request-id` of the request being served (set by the request-log middleware).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// What a command needs from the request besides its body: the idempotency key,
+/// the request line (part of the fingerprint) and the request id.
+pub struct CommandRequest {
+    key: Option<IdempotencyKey>,
+    request_line: String,
+    request_id: Option<String>,
+}
+
+impl FromRequest for CommandRequest {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = match req.headers().get("idempotency-key") {
+            None => Ok(None),
+            Some(v) => IdempotencyKey::parse(v.to_str().unwrap_or(""))
+                .map(Some)
+                .map_err(|e| ApiError::malformed(Some(e.field.into()), e.message)),
+        };
+        std::future::ready(key.map(|key| CommandRequest {
+            key,
+            request_line: format!("{} {}", req.method(), req.path()),
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        }))
+    }
+}
+
+impl CommandRequest {
+    /// The same request with its idempotency key ignored: for commands whose answer
+    /// holds a secret shown once, which must never be saved for replay.
+    pub fn without_key(self) -> Self {
+        Self { key: None, ..self }
+    }
+
+    /// A command issued by the operator's CLI rather than over HTTP.
+    pub fn operator(what: &str) -> Self {
+        Self { key: None, request_line: format!("operator {what}"), request_id: None }
+    }
+}
+
+/// What a command answers: status, JSON body and the resource's version (`ETag`).
+pub struct Reply {
+    status: StatusCode,
+    body: serde_json::Value,
+    version: Option<i64>,
+}
+
+impl Reply {
+    /// A reply with a body.
+    pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Result<Self, ApiError> {
+        let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Self { status, body, version: None })
+    }
+
+    /// 204 No Content.
+    pub fn no_content() -> Self {
+        Self { status: StatusCode::NO_CONTENT, body: serde_json::Value::Null, version: None }
+    }
+
+    /// Sends the resource's version as its `ETag`.
+    pub fn with_version(mut self, version: i64) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    fn into_response(self, replayed: bool) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status);
+        if let Some(v) = self.version {
+            r.insert_header(("ETag", format!("\"{v}\"")));
+        }
+        if replayed {
+            r.insert_header(("Idempotent-Replayed", "true"));
+        }
+        if self.status == StatusCode::NO_CONTENT { r.finish() } else { r.json(self.body) }
+    }
+}
+
+/// A command under way.
+pub struct Command {
+    tx: Transaction,
+    tenant: Uuid,
+    key: Option<IdempotencyKey>,
+    fingerprint: String,
+    metadata: EventMetadata,
+    appended: usize,
+}
+
+/// How starting a command went: a replay of an earlier response, or a fresh start.
+pub enum Started {
+    /// The key was used before with this same request: here is its response.
+    Replayed(HttpResponse),
+    /// Go ahead.
+    Fresh(Command),
+}
+
+impl Command {
+    /// Starts a command for an authenticated tenant. `body_digest` is the SHA-256 of
+    /// the request body (all zeroes when there is none).
+    pub async fn start(
+        state: &AppState,
+        auth: &Authenticated,
+        req: CommandRequest,
+        body_digest: &[u8; 32],
+    ) -> Result<Started, ApiError> {
+        let actor = format!("api_key:{}", auth.key_id);
+        Self::start_as(state, auth.tenant_id, actor, req, body_digest).await
+    }
+
+    /// Starts a command for `tenant` on behalf of `actor`.
+    pub async fn start_as(
+        state: &AppState,
+        tenant: Uuid,
+        actor: String,
+        req: CommandRequest,
+        body_digest: &[u8; 32],
+    ) -> Result<Started, ApiError> {
+        let tx = state.store.begin(Scope::Tenant(tenant)).await?;
+        let mut hasher = Sha256::new();
+        hasher.update(req.request_line.as_bytes());
+        hasher.update(body_digest);
+        let fingerprint = hex::encode(hasher.finalize());
+        if let Some(key) = &req.key
+            && let Some(saved) = tx.saved_response(tenant, key).await?
+        {
+            if saved.fingerprint != fingerprint {
+                return Err(ApiError::Invalid(crate::domain::FieldError::new(
+                    "Idempotency-Key",
+                    "this Idempotency-Key was used with a different request",
+                )));
+            }
+            let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+            let version = saved.body.get("version").and_then(serde_json::Value::as_i64);
+            let reply = Reply { status, body: saved.body, version };
+            return Ok(Started::Replayed(reply.into_response(true)));
+        }
+        let metadata = EventMetadata {
+            actor,
+            correlation_id: req.request_id,
+            idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
+        };
+        Ok(Started::Fresh(Command { tx, tenant, key: req.key, fingerprint, metadata, appended: 0 }))
+    }
+
+    /// The transaction, for reads the command needs.
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// Appends events to one of this tenant's streams.
+    pub async fn append(
+        &mut self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[DomainEvent],
+    ) -> Result<Vec<RecordedEvent>, crate::store::StoreError> {
+        let recorded = self.tx.append(self.tenant, stream, expected, events, &self.metadata).await?;
+        self.appended += recorded.len();
+        Ok(recorded)
+    }
+
+    /// Saves the reply for replay (when keyed), commits, and answers.
+    pub async fn finish(self, state: &AppState, reply: Reply) -> Result<HttpResponse, ApiError> {
+        if let Some(key) = &self.key {
+            let saved = SavedResponse { fingerprint: self.fingerprint, status: reply.status.as_u16(), body: reply.body.clone() };
+            self.tx.save_response(self.tenant, key, &saved).await?;
+        }
+        self.tx.commit().await?;
+        state.metrics.events_appended.inc_by(self.appended as u64);
+        Ok(reply.into_response(false))
+    }
+}

@@ -1,0 +1,284 @@
+//! `GET/PATCH /v1/settings`: how the tenant's people log in and meet. Secrets are
+//! write-only: sealed with the tenant's data key, never returned.
+
+use super::auth::Authenticated;
+use super::command::{Command, CommandRequest, Reply, Started};
+use super::extract::{JsonBody, if_match};
+use super::{ApiError, AppState};
+use crate::domain::{AuthMode, DomainEvent, FieldError, LdapSettings, OidcSettings, StreamId, TenantSettings};
+use crate::secrets::DataKey;
+use crate::store::{ExpectedVersion, Scope, StoreError, tenants};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub(crate) fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The LDAP block as written by the admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapInput {
+    /// `ldap://host:port` or `ldaps://host:port`.
+    pub url: String,
+    pub bind_dn: Option<String>,
+    /// Write-only. Omit to keep the stored one.
+    pub bind_password: Option<String>,
+    pub base_dn: String,
+    /// Default `(uid=%u)`; `%u` is the escaped user name.
+    pub user_filter: Option<String>,
+    pub user_dn_template: Option<String>,
+    pub moderator_group: Option<String>,
+    #[serde(default)]
+    pub starttls: bool,
+    pub ca_pem: Option<String>,
+    /// 1–60, default 5.
+    pub timeout_secs: Option<u32>,
+}
+
+/// The OIDC block as written by the admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcInput {
+    pub issuer: String,
+    pub client_id: String,
+    /// Write-only. Omit to keep the stored one.
+    pub client_secret: Option<String>,
+    /// Default `["profile", "email"]`.
+    pub scopes: Option<Vec<String>>,
+    pub moderator_claim: Option<String>,
+    pub moderator_value: Option<String>,
+}
+
+/// A partial update: fields left out keep their value; `ldap`/`oidc` set to `null` remove the block.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSettings {
+    pub auth: Option<AuthMode>,
+    pub guests_allowed: Option<bool>,
+    /// 2–500.
+    pub max_participants: Option<u32>,
+    pub lobby: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<LdapInput>)]
+    pub ldap: Option<Option<LdapInput>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<OidcInput>)]
+    pub oidc: Option<Option<OidcInput>>,
+}
+
+/// The LDAP block as shown (no password).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LdapView {
+    pub url: String,
+    pub bind_dn: Option<String>,
+    pub has_bind_password: bool,
+    pub base_dn: String,
+    pub user_filter: String,
+    pub user_dn_template: Option<String>,
+    pub moderator_group: Option<String>,
+    pub starttls: bool,
+    pub ca_pem: Option<String>,
+    pub timeout_secs: u32,
+}
+
+/// The OIDC block as shown (no secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OidcView {
+    pub issuer: String,
+    pub client_id: String,
+    pub has_client_secret: bool,
+    pub scopes: Vec<String>,
+    pub moderator_claim: Option<String>,
+    pub moderator_value: Option<String>,
+}
+
+/// The tenant's settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsView {
+    pub auth: AuthMode,
+    pub guests_allowed: bool,
+    pub max_participants: u32,
+    pub lobby: bool,
+    pub ldap: Option<LdapView>,
+    pub oidc: Option<OidcView>,
+    /// Pass as `If-Match` to update only this version.
+    pub version: i64,
+}
+
+fn view(s: TenantSettings, version: i64) -> SettingsView {
+    SettingsView {
+        auth: s.auth,
+        guests_allowed: s.guests_allowed,
+        max_participants: s.max_participants,
+        lobby: s.lobby,
+        ldap: s.ldap.map(|l| LdapView {
+            has_bind_password: l.bind_password.is_some(),
+            url: l.url,
+            bind_dn: l.bind_dn,
+            base_dn: l.base_dn,
+            user_filter: l.user_filter,
+            user_dn_template: l.user_dn_template,
+            moderator_group: l.moderator_group,
+            starttls: l.starttls,
+            ca_pem: l.ca_pem,
+            timeout_secs: l.timeout_secs,
+        }),
+        oidc: s.oidc.map(|o| OidcView {
+            has_client_secret: o.client_secret.is_some(),
+            issuer: o.issuer,
+            client_id: o.client_id,
+            scopes: o.scopes,
+            moderator_claim: o.moderator_claim,
+            moderator_value: o.moderator_value,
+        }),
+        version,
+    }
+}
+
+fn required(field: &'static str, value: String) -> Result<String, FieldError> {
+    crate::domain::parse_text(field, &value, 1000)
+}
+
+fn ldap_settings(input: LdapInput, previous: Option<&LdapSettings>, key: &DataKey) -> Result<LdapSettings, FieldError> {
+    let url = input.url.trim().to_owned();
+    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) || url.len() < 10 {
+        return Err(FieldError::new("ldap.url", "ldap.url must start with ldap:// or ldaps://"));
+    }
+    let user_filter = input.user_filter.unwrap_or_else(|| "(uid=%u)".into());
+    if !user_filter.starts_with('(') || !user_filter.ends_with(')') || !user_filter.contains("%u") {
+        return Err(FieldError::new("ldap.user_filter", "ldap.user_filter must be a parenthesised filter containing %u"));
+    }
+    if let Some(t) = &input.user_dn_template
+        && !t.contains("%u")
+    {
+        return Err(FieldError::new("ldap.user_dn_template", "ldap.user_dn_template must contain %u"));
+    }
+    if let Some(pem) = &input.ca_pem
+        && !pem.contains("-----BEGIN CERTIFICATE-----")
+    {
+        return Err(FieldError::new("ldap.ca_pem", "ldap.ca_pem must be a PEM certificate"));
+    }
+    let timeout_secs = input.timeout_secs.unwrap_or(5);
+    if !(1..=60).contains(&timeout_secs) {
+        return Err(FieldError::new("ldap.timeout_secs", "ldap.timeout_secs must be 1 to 60"));
+    }
+    let bind_password = match input.bind_password {
+        Some(p) if p.is_empty() => return Err(FieldError::new("ldap.bind_password", "ldap.bind_password must not be empty")),
+        Some(p) => Some(key.seal(&p)),
+        None => previous.and_then(|p| p.bind_password.clone()),
+    };
+    Ok(LdapSettings {
+        url,
+        bind_dn: input.bind_dn.filter(|d| !d.trim().is_empty()),
+        bind_password,
+        base_dn: required("ldap.base_dn", input.base_dn)?,
+        user_filter,
+        user_dn_template: input.user_dn_template,
+        moderator_group: input.moderator_group.filter(|g| !g.trim().is_empty()),
+        starttls: input.starttls,
+        ca_pem: input.ca_pem,
+        timeout_secs,
+    })
+}
+
+fn oidc_settings(input: OidcInput, previous: Option<&OidcSettings>, key: &DataKey) -> Result<OidcSettings, FieldError> {
+    let issuer = input.issuer.trim().trim_end_matches('/').to_owned();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) || issuer.len() < 10 {
+        return Err(FieldError::new("oidc.issuer", "oidc.issuer must be an http(s) URL"));
+    }
+    let client_secret = match input.client_secret {
+        Some(s) if s.is_empty() => return Err(FieldError::new("oidc.client_secret", "oidc.client_secret must not be empty")),
+        Some(s) => Some(key.seal(&s)),
+        None => previous.and_then(|p| p.client_secret.clone()),
+    };
+    let scopes = input.scopes.unwrap_or_else(|| vec!["profile".into(), "email".into()]);
+    if scopes.iter().any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(FieldError::new("oidc.scopes", "oidc.scopes must be non-empty words without spaces"));
+    }
+    Ok(OidcSettings {
+        issuer,
+        client_id: required("oidc.client_id", input.client_id)?,
+        client_secret,
+        scopes,
+        moderator_claim: input.moderator_claim.filter(|c| !c.is_empty()),
+        moderator_value: input.moderator_value,
+    })
+}
+
+fn apply(current: &TenantSettings, patch: PatchSettings, key: &DataKey) -> Result<TenantSettings, FieldError> {
+    let mut next = current.clone();
+    if let Some(auth) = patch.auth {
+        next.auth = auth;
+    }
+    if let Some(g) = patch.guests_allowed {
+        next.guests_allowed = g;
+    }
+    if let Some(n) = patch.max_participants {
+        if !(2..=500).contains(&n) {
+            return Err(FieldError::new("max_participants", "max_participants must be 2 to 500"));
+        }
+        next.max_participants = n;
+    }
+    if let Some(l) = patch.lobby {
+        next.lobby = l;
+    }
+    if let Some(ldap) = patch.ldap {
+        next.ldap = ldap.map(|l| ldap_settings(l, current.ldap.as_ref(), key)).transpose()?;
+    }
+    if let Some(oidc) = patch.oidc {
+        next.oidc = oidc.map(|o| oidc_settings(o, current.oidc.as_ref(), key)).transpose()?;
+    }
+    next.check_complete()?;
+    Ok(next)
+}
+
+/// The tenant's settings.
+#[utoipa::path(get, path = "/v1/settings", tag = "settings", security(("api_key" = [])),
+    responses((status = 200, body = SettingsView)))]
+pub async fn get(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+    let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
+    let row = tenants::find(&tx, auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    tx.commit().await?;
+    let version = row.version;
+    Ok(HttpResponse::Ok().insert_header(("ETag", format!("\"{version}\""))).json(view(row.settings()?, version)))
+}
+
+/// Changes some settings. With `If-Match`, only if they are still at that version.
+#[utoipa::path(patch, path = "/v1/settings", tag = "settings", security(("api_key" = [])), request_body = PatchSettings,
+    responses((status = 200, body = SettingsView), (status = 412, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+pub async fn patch(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    auth: Authenticated,
+    req: CommandRequest,
+    body: JsonBody<PatchSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&http)?;
+    let mut cmd = match Command::start(&state, &auth, req, &body.digest).await? {
+        Started::Replayed(r) => return Ok(r),
+        Started::Fresh(c) => c,
+    };
+    let row = tenants::find(cmd.tx(), auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    if let Some(v) = expected
+        && v != row.version
+    {
+        return Err(ApiError::Stale { expected: v });
+    }
+    let key = state.tenant_keys.load(cmd.tx(), auth.tenant_id).await?;
+    let current = row.settings()?;
+    let next = apply(&current, body.value, &key)?;
+    let mut version = row.version;
+    if next != current {
+        let event = DomainEvent::TenantSettingsChanged { settings: next.clone() };
+        match cmd.append(&StreamId::tenant(auth.tenant_id), ExpectedVersion::Exactly(row.version), &[event]).await {
+            Err(StoreError::Conflict { .. }) if expected.is_some() => return Err(ApiError::Stale { expected: row.version }),
+            other => version = other?.last().map(|r| r.stream_version).unwrap_or(version),
+        }
+    }
+    let reply = Reply::json(StatusCode::OK, &view(next, version))?.with_version(version);
+    cmd.finish(&state, reply).await
+}

@@ -1,0 +1,152 @@
+//! `POST /v1/tenants` (signup) and `GET /v1/tenant`.
+
+use super::api_keys::NewApiKeyView;
+use super::auth::{Authenticated, mint_key};
+use super::command::{Command, CommandRequest, Reply, Started};
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+use crate::domain::{DomainEvent, EmailAddress, StreamId, TenantSlug, parse_text};
+use crate::store::{ExpectedVersion, StoreError, Violation, tenants};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Signup request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// The organisation's name, 1–100 characters.
+    pub name: String,
+    /// Its site's DNS label: `<slug>.<base-domain>`.
+    pub slug: String,
+    /// Who administers it.
+    pub admin_email: String,
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    /// Where the tenant's people meet.
+    pub site_url: String,
+    pub admin_email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Signup answer: the tenant and its first admin key (shown only here).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantCreated {
+    pub tenant: TenantView,
+    pub api_key: NewApiKeyView,
+}
+
+pub(crate) fn view(state: &AppState, row: tenants::TenantRow) -> TenantView {
+    TenantView {
+        site_url: state.config.site_url(&row.slug),
+        id: row.id,
+        name: row.name,
+        slug: row.slug,
+        admin_email: row.admin_email,
+        created_at: row.created_at,
+    }
+}
+
+/// Creates a tenant with its data key and first admin API key, in one transaction.
+/// Used by signup and by the operator command `confer-api ensure-tenant`.
+pub async fn create_tenant(
+    state: &AppState,
+    name: String,
+    slug: TenantSlug,
+    admin_email: EmailAddress,
+    req: CommandRequest,
+) -> Result<TenantCreated, ApiError> {
+    let tenant_id = Uuid::now_v7();
+    let Started::Fresh(mut cmd) = Command::start_as(state, tenant_id, "signup".into(), req, &[0; 32]).await? else {
+        return Err(ApiError::Internal(anyhow::anyhow!("a new tenant cannot have a saved response")));
+    };
+    state.tenant_keys.create(cmd.tx(), tenant_id).await?;
+    let created = DomainEvent::TenantCreated { tenant_id, name, slug: slug.to_string(), admin_email };
+    match cmd.append(&StreamId::tenant(tenant_id), ExpectedVersion::NoStream, &[created]).await {
+        Err(StoreError::Violation(Violation::Unique(c))) if c == "tenants_slug_key" => {
+            return Err(ApiError::Conflict {
+                code: "slug_taken",
+                message: format!("the slug \"{slug}\" is taken; choose another"),
+                field: Some("slug"),
+            });
+        }
+        other => other?,
+    };
+    let key = mint_key();
+    let key_id = Uuid::now_v7();
+    let key_event = DomainEvent::ApiKeyCreated {
+        key_id,
+        name: "admin".into(),
+        prefix: key.prefix.clone(),
+        key_hash: key.hash_hex,
+    };
+    cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[key_event]).await?;
+    let row = tenants::find(cmd.tx(), tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let created_at = row.created_at;
+    let body = TenantCreated {
+        tenant: view(state, row),
+        api_key: NewApiKeyView { id: key_id, name: "admin".into(), prefix: key.prefix, key: key.secret, created_at },
+    };
+    // The secret key is not saved for replay: it is shown exactly once.
+    cmd.finish(state, Reply::no_content()).await?;
+    Ok(body)
+}
+
+/// Issues a new admin API key for an existing tenant (operator command
+/// `confer-api ensure-tenant`, e.g. after the first key was lost).
+pub async fn issue_admin_key(state: &AppState, row: tenants::TenantRow) -> Result<TenantCreated, ApiError> {
+    let req = CommandRequest::operator("ensure-tenant");
+    let Started::Fresh(mut cmd) = Command::start_as(state, row.id, "operator".into(), req, &[0; 32]).await? else {
+        return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
+    };
+    let key = mint_key();
+    let key_id = Uuid::now_v7();
+    let event = DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
+    let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
+    let created_at = recorded.first().map(|r| r.recorded_at).unwrap_or(row.created_at);
+    cmd.finish(state, Reply::no_content()).await?;
+    Ok(TenantCreated {
+        tenant: view(state, row),
+        api_key: NewApiKeyView { id: key_id, name: "admin".into(), prefix: key.prefix, key: key.secret, created_at },
+    })
+}
+
+/// Signs up a tenant.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    responses((status = 201, body = TenantCreated), (status = 409, body = super::ErrorBody, description = "slug taken"),
+              (status = 422, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+pub async fn signup(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    req: CommandRequest,
+    body: JsonBody<CreateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.value;
+    let name = parse_text("name", &b.name, 100)?;
+    let slug = TenantSlug::parse(&b.slug)?;
+    let admin_email = EmailAddress::parse("admin_email", &b.admin_email)?;
+    if let Some(addr) = http.peer_addr() {
+        state.limits.check_signup(addr.ip())?;
+    }
+    let created = create_tenant(&state, name, slug, admin_email, req.without_key()).await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(created))
+}
+
+/// The tenant the API key belongs to.
+#[utoipa::path(get, path = "/v1/tenant", tag = "tenants", security(("api_key" = [])),
+    responses((status = 200, body = TenantView), (status = 401, body = super::ErrorBody)))]
+pub async fn current(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+    let tx = state.store.begin(crate::store::Scope::Tenant(auth.tenant_id)).await?;
+    let row = tenants::find(&tx, auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(view(&state, row)))
+}

@@ -1,0 +1,52 @@
+//! `confer-api`: serve the API, apply migrations, rebuild projections, or create a tenant.
+
+use clap::Parser;
+use confer_api::app::{self, Application};
+use confer_api::config::{Cli, Command};
+use confer_api::domain::{EmailAddress, TenantSlug, parse_text};
+use confer_api::http::{ApiError, CommandRequest, create_tenant};
+use confer_api::store::{Scope, rebuild_projections, tenants};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    confer_api::telemetry::init(cli.config.log_format);
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            tracing::info!(addr = %app.local_addr(), "confer-api listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let db = app::connect(&config).await?;
+            app::migrate(&db).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::RebuildProjections => {
+            let db = app::connect(&config).await?;
+            app::migrate(&db).await?;
+            let state = app::state(&config, db)?;
+            let n = rebuild_projections(&state.store).await?;
+            tracing::info!(events = n, "read models rebuilt from the log");
+        }
+        Command::EnsureTenant { slug, name, admin_email } => {
+            let db = app::connect(&config).await?;
+            app::migrate(&db).await?;
+            let state = app::state(&config, db)?;
+            let slug = TenantSlug::parse(&slug)?;
+            let email = EmailAddress::parse("admin_email", &admin_email)?;
+            let name = parse_text("name", &name, 100)?;
+            let tx = state.store.begin(Scope::Platform).await?;
+            let existing = tenants::find_by_slug(&tx, slug.as_str()).await?;
+            tx.commit().await?;
+            let created = match existing {
+                None => create_tenant(&state, name, slug, email, CommandRequest::operator("ensure-tenant")).await,
+                Some(row) => confer_api::http::issue_admin_key(&state, row).await,
+            }
+            .map_err(|e: ApiError| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&created)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The event store and the read models, on PostgreSQL through sea-orm.
+//!
+//! Every unit of work is a [`Transaction`] opened for one [`Scope`]: the tenant it
+//! acts for (row-level security then hides every other tenant's rows, whatever the
+//! query says) or, for the few platform-wide jobs, the whole platform. Appends and
+//! the projections they cause commit or fail together.
+
+mod error;
+mod event_store;
+mod idempotency;
+mod projections;
+mod rebuild;
+mod tenant_keys;
+
+pub mod api_keys;
+pub mod event_feed;
+pub mod meetings;
+pub mod tenants;
+pub mod users;
+
+pub use error::{StoreError, Violation};
+pub use event_store::{EventStore, ExpectedVersion, RecordedEvent, Scope, Transaction};
+pub use idempotency::{IdempotencyKey, SavedResponse};
+pub use rebuild::rebuild_projections;
+pub use tenant_keys::TenantKeys;
+
+use sea_orm::{DbBackend, Statement, Value};
+
+/// A PostgreSQL statement with positional (`$n`) parameters.
+pub(crate) fn sql(text: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, text, values)
+}

@@ -1,0 +1,20 @@
+//! Schema migrations for Confer's event store and read models.
+//!
+//! The schema is written as SQL because its important parts (row-level security
+//! policies, an exclusion constraint, grants to the application role) have no
+//! builder equivalent, and a reviewer should be able to read them as the database
+//! will see them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_event_store;
+
+/// Every migration of the platform, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_event_store::Migration)]
+    }
+}
