@@ -54,7 +54,8 @@ impl Application {
         let db = connect(&config).await?;
         migrate(&db).await?;
         let state = web::Data::new(state(&config, db)?);
-        let listener = TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let forget = state.clone();
         tokio::spawn(async move {
@@ -65,10 +66,7 @@ impl Application {
             }
         });
         let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(middleware::from_fn(http::log_request))
-                .configure(http::routes)
+            App::new().app_data(state.clone()).wrap(middleware::from_fn(http::log_request)).configure(http::routes)
         })
         .shutdown_timeout(30)
         .listen(listener)?;

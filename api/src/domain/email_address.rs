@@ -50,7 +50,9 @@ mod tests {
 
     #[test]
     fn refuses_non_addresses() {
-        for bad in ["", "ada", "ada@", "@example.org", "ada@localhost", "a da@example.org", "ada@ex..org", "a@b@example.org"] {
+        for bad in
+            ["", "ada", "ada@", "@example.org", "ada@localhost", "a da@example.org", "ada@ex..org", "a@b@example.org"]
+        {
             assert!(EmailAddress::parse("email", bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,7 @@ pub enum DomainEvent {
     /// A tenant signed up.
     TenantCreated { tenant_id: Uuid, name: String, slug: String, admin_email: EmailAddress },
     /// The tenant's settings now read as `settings` (secrets sealed).
-    TenantSettingsChanged { settings: TenantSettings },
+    TenantSettingsChanged { settings: Box<TenantSettings> },
     /// An API key was issued; only its SHA-256 is kept.
     ApiKeyCreated { key_id: Uuid, name: String, prefix: String, key_hash: String },
     /// An API key stopped working.

@@ -57,7 +57,8 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_lower_case_label() {
-        for bad in ["ab", "Acme", "acme_corp", "-acme", "acme-", "ac.me", "xn--abc", "api", "", &"x".repeat(64), "ącme"] {
+        for bad in ["ab", "Acme", "acme_corp", "-acme", "acme-", "ac.me", "xn--abc", "api", "", &"x".repeat(64), "ącme"]
+        {
             let e = TenantSlug::parse(bad).unwrap_err();
             assert_eq!(e.field, "slug", "{bad}");
         }

@@ -120,8 +120,12 @@ impl TenantSettings {
     pub fn check_complete(&self) -> Result<(), super::FieldError> {
         use super::FieldError;
         match self.auth {
-            AuthMode::Ldap if self.ldap.is_none() => Err(FieldError::new("auth", "auth \"ldap\" needs an \"ldap\" block")),
-            AuthMode::Oidc if self.oidc.is_none() => Err(FieldError::new("auth", "auth \"oidc\" needs an \"oidc\" block")),
+            AuthMode::Ldap if self.ldap.is_none() => {
+                Err(FieldError::new("auth", "auth \"ldap\" needs an \"ldap\" block"))
+            }
+            AuthMode::Oidc if self.oidc.is_none() => {
+                Err(FieldError::new("auth", "auth \"oidc\" needs an \"oidc\" block"))
+            }
             _ => Ok(()),
         }
     }

@@ -44,7 +44,13 @@ pub struct ApiKeyView {
 }
 
 fn view(row: api_keys::ApiKeyRow) -> ApiKeyView {
-    ApiKeyView { id: row.id, name: row.name, prefix: row.prefix, created_at: row.created_at, revoked_at: row.revoked_at }
+    ApiKeyView {
+        id: row.id,
+        name: row.name,
+        prefix: row.prefix,
+        created_at: row.created_at,
+        revoked_at: row.revoked_at,
+    }
 }
 
 /// Issues another API key. Not replayable: the secret is shown once.
@@ -59,12 +65,14 @@ pub async fn create(
     let name = parse_text("name", &body.value.name, 100)?;
     let actor = format!("api_key:{}", auth.key_id);
     let no_replay = CommandRequest::without_key(req);
-    let Started::Fresh(mut cmd) = Command::start_as(&state, auth.tenant_id, actor, no_replay, &body.digest).await? else {
+    let Started::Fresh(mut cmd) = Command::start_as(&state, auth.tenant_id, actor, no_replay, &body.digest).await?
+    else {
         return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
     };
     let key = mint_key();
     let key_id = Uuid::now_v7();
-    let event = DomainEvent::ApiKeyCreated { key_id, name: name.clone(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
+    let event =
+        DomainEvent::ApiKeyCreated { key_id, name: name.clone(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
     let created_at = recorded.first().map(|r| r.recorded_at).unwrap_or_else(Utc::now);
     let body = NewApiKeyView { id: key_id, name, prefix: key.prefix, key: key.secret, created_at };

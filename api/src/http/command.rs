@@ -179,7 +179,11 @@ impl Command {
     /// Saves the reply for replay (when keyed), commits, and answers.
     pub async fn finish(self, state: &AppState, reply: Reply) -> Result<HttpResponse, ApiError> {
         if let Some(key) = &self.key {
-            let saved = SavedResponse { fingerprint: self.fingerprint, status: reply.status.as_u16(), body: reply.body.clone() };
+            let saved = SavedResponse {
+                fingerprint: self.fingerprint,
+                status: reply.status.as_u16(),
+                body: reply.body.clone(),
+            };
             self.tx.save_response(self.tenant, key, &saved).await?;
         }
         self.tx.commit().await?;

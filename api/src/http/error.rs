@@ -150,6 +150,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(ErrorBody { error: ErrorDetail { code: self.code(), message: self.message(), field: self.field() } })
+        response
+            .json(ErrorBody { error: ErrorDetail { code: self.code(), message: self.message(), field: self.field() } })
     }
 }

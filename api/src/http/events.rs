@@ -85,7 +85,11 @@ impl From<RecordedEvent> for EventView {
 /// The tenant's events after a position, in order.
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("api_key" = [])), params(FeedQuery),
     responses((status = 200, body = EventFeed), (status = 422, body = super::ErrorBody)))]
-pub async fn feed(state: web::Data<AppState>, auth: Authenticated, query: Query<FeedQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn feed(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    query: Query<FeedQuery>,
+) -> Result<HttpResponse, ApiError> {
     let after = query.0.after.unwrap_or(0);
     let limit = query.0.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -112,9 +116,12 @@ mod tests {
             "settings": {"ldap": {"bind_password": "v1.xyz"}, "oidc": {"client_secret": null}}
         });
         redact(&mut v);
-        assert_eq!(v, serde_json::json!({
-            "has_password": true,
-            "settings": {"ldap": {"has_bind_password": true}, "oidc": {"has_client_secret": false}}
-        }));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "has_password": true,
+                "settings": {"ldap": {"has_bind_password": true}, "oidc": {"has_client_secret": false}}
+            })
+        );
     }
 }

@@ -23,7 +23,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(_)) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable", "database": e.to_string() }))
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "unavailable", "database": e.to_string() }))
         }
         Err(_) => HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({ "status": "unavailable", "database": "timed out after 2 s" })),

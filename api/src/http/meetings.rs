@@ -8,7 +8,9 @@ use super::extract::{JsonBody, Query, if_match, path_id};
 use super::pagination::{self, Page};
 use super::settings::double_option;
 use super::{ApiError, AppState};
-use crate::domain::{DomainEvent, EmailAddress, FieldError, PasswordHash, PlainPassword, RoomName, StreamId, parse_text};
+use crate::domain::{
+    DomainEvent, EmailAddress, FieldError, PasswordHash, PlainPassword, RoomName, StreamId, parse_text,
+};
 use crate::store::meetings::{self, MeetingCursor, MeetingRow};
 use crate::store::{ExpectedVersion, Scope, StoreError, Violation, event_feed};
 use actix_web::http::StatusCode;
@@ -116,7 +118,8 @@ fn parse_moderators(list: &[String]) -> Result<Vec<EmailAddress>, FieldError> {
     if list.len() > 100 {
         return Err(FieldError::new("moderators", "at most 100 moderators"));
     }
-    let mut out: Vec<EmailAddress> = list.iter().map(|m| EmailAddress::parse("moderators", m)).collect::<Result<_, _>>()?;
+    let mut out: Vec<EmailAddress> =
+        list.iter().map(|m| EmailAddress::parse("moderators", m)).collect::<Result<_, _>>()?;
     out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     out.dedup();
     Ok(out)
@@ -134,7 +137,13 @@ async fn hash_off_thread(password: PlainPassword) -> Result<PasswordHash, ApiErr
     web::block(move || password.hash()).await.map_err(|e| ApiError::Internal(e.into()))
 }
 
-async fn respond(cmd: Command, state: &AppState, tenant: Uuid, id: Uuid, status: StatusCode) -> Result<HttpResponse, ApiError> {
+async fn respond(
+    cmd: Command,
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
     let row = meetings::find(cmd.tx(), tenant, id).await?.ok_or(ApiError::NotFound("meeting"))?;
     let version = row.version;
     let reply = Reply::json(status, &view(row))?.with_version(version);
@@ -280,7 +289,9 @@ pub async fn patch(
     };
     match cmd.append(&StreamId::meeting(id), ExpectedVersion::Exactly(row.version), &[event]).await {
         Err(StoreError::Violation(Violation::Exclusion(_))) => return Err(room_booked(&row.room)),
-        Err(StoreError::Conflict { .. }) if expected.is_some() => return Err(ApiError::Stale { expected: row.version }),
+        Err(StoreError::Conflict { .. }) if expected.is_some() => {
+            return Err(ApiError::Stale { expected: row.version });
+        }
         other => other?,
     };
     respond(cmd, &state, auth.tenant_id, id, StatusCode::OK).await
@@ -318,7 +329,11 @@ pub async fn cancel(
 #[utoipa::path(get, path = "/v1/meetings/{id}/events", tag = "meetings", security(("api_key" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<EventView>), (status = 404, body = super::ErrorBody)))]
-pub async fn history(state: web::Data<AppState>, http: HttpRequest, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn history(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&http, "meeting")?;
     let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
     let events = event_feed::stream(&tx, auth.tenant_id, &StreamId::meeting(id)).await?;

@@ -14,7 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-pub(crate) fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(crate) fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -150,7 +152,10 @@ fn ldap_settings(input: LdapInput, previous: Option<&LdapSettings>, key: &DataKe
     }
     let user_filter = input.user_filter.unwrap_or_else(|| "(uid=%u)".into());
     if !user_filter.starts_with('(') || !user_filter.ends_with(')') || !user_filter.contains("%u") {
-        return Err(FieldError::new("ldap.user_filter", "ldap.user_filter must be a parenthesised filter containing %u"));
+        return Err(FieldError::new(
+            "ldap.user_filter",
+            "ldap.user_filter must be a parenthesised filter containing %u",
+        ));
     }
     if let Some(t) = &input.user_dn_template
         && !t.contains("%u")
@@ -167,7 +172,9 @@ fn ldap_settings(input: LdapInput, previous: Option<&LdapSettings>, key: &DataKe
         return Err(FieldError::new("ldap.timeout_secs", "ldap.timeout_secs must be 1 to 60"));
     }
     let bind_password = match input.bind_password {
-        Some(p) if p.is_empty() => return Err(FieldError::new("ldap.bind_password", "ldap.bind_password must not be empty")),
+        Some(p) if p.is_empty() => {
+            return Err(FieldError::new("ldap.bind_password", "ldap.bind_password must not be empty"));
+        }
         Some(p) => Some(key.seal(&p)),
         None => previous.and_then(|p| p.bind_password.clone()),
     };
@@ -191,7 +198,9 @@ fn oidc_settings(input: OidcInput, previous: Option<&OidcSettings>, key: &DataKe
         return Err(FieldError::new("oidc.issuer", "oidc.issuer must be an http(s) URL"));
     }
     let client_secret = match input.client_secret {
-        Some(s) if s.is_empty() => return Err(FieldError::new("oidc.client_secret", "oidc.client_secret must not be empty")),
+        Some(s) if s.is_empty() => {
+            return Err(FieldError::new("oidc.client_secret", "oidc.client_secret must not be empty"));
+        }
         Some(s) => Some(key.seal(&s)),
         None => previous.and_then(|p| p.client_secret.clone()),
     };
@@ -273,9 +282,11 @@ pub async fn patch(
     let next = apply(&current, body.value, &key)?;
     let mut version = row.version;
     if next != current {
-        let event = DomainEvent::TenantSettingsChanged { settings: next.clone() };
+        let event = DomainEvent::TenantSettingsChanged { settings: Box::new(next.clone()) };
         match cmd.append(&StreamId::tenant(auth.tenant_id), ExpectedVersion::Exactly(row.version), &[event]).await {
-            Err(StoreError::Conflict { .. }) if expected.is_some() => return Err(ApiError::Stale { expected: row.version }),
+            Err(StoreError::Conflict { .. }) if expected.is_some() => {
+                return Err(ApiError::Stale { expected: row.version });
+            }
             other => version = other?.last().map(|r| r.stream_version).unwrap_or(version),
         }
     }

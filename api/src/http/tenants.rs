@@ -83,12 +83,8 @@ pub async fn create_tenant(
     };
     let key = mint_key();
     let key_id = Uuid::now_v7();
-    let key_event = DomainEvent::ApiKeyCreated {
-        key_id,
-        name: "admin".into(),
-        prefix: key.prefix.clone(),
-        key_hash: key.hash_hex,
-    };
+    let key_event =
+        DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[key_event]).await?;
     let row = tenants::find(cmd.tx(), tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
     let created_at = row.created_at;
@@ -110,7 +106,8 @@ pub async fn issue_admin_key(state: &AppState, row: tenants::TenantRow) -> Resul
     };
     let key = mint_key();
     let key_id = Uuid::now_v7();
-    let event = DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
+    let event =
+        DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
     let created_at = recorded.first().map(|r| r.recorded_at).unwrap_or(row.created_at);
     cmd.finish(state, Reply::no_content()).await?;

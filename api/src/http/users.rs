@@ -83,7 +83,13 @@ async fn hash_off_thread(password: Option<PlainPassword>) -> Result<Option<Passw
     }
 }
 
-async fn respond(cmd: Command, state: &AppState, tenant: Uuid, id: Uuid, status: StatusCode) -> Result<HttpResponse, ApiError> {
+async fn respond(
+    cmd: Command,
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
     let row = users::find(cmd.tx(), tenant, id).await?.ok_or(ApiError::NotFound("user"))?;
     let version = row.version;
     let reply = Reply::json(status, &view(row)?)?.with_version(version);
@@ -196,7 +202,12 @@ async fn change(
     let new_role = patch.role.unwrap_or(current_role);
     let mut events = Vec::new();
     if new_name != row.display_name || new_role != current_role || new_hash != current_hash {
-        events.push(DomainEvent::UserChanged { user_id: id, display_name: new_name, role: new_role, password_hash: new_hash });
+        events.push(DomainEvent::UserChanged {
+            user_id: id,
+            display_name: new_name,
+            role: new_role,
+            password_hash: new_hash,
+        });
     }
     match patch.disabled {
         Some(true) if !row.disabled => events.push(DomainEvent::UserDisabled { user_id: id }),
@@ -204,7 +215,9 @@ async fn change(
         _ => {}
     }
     match cmd.append(&StreamId::user(id), ExpectedVersion::Exactly(row.version), &events).await {
-        Err(StoreError::Conflict { .. }) if expected.is_some() => return Err(ApiError::Stale { expected: row.version }),
+        Err(StoreError::Conflict { .. }) if expected.is_some() => {
+            return Err(ApiError::Stale { expected: row.version });
+        }
         other => other?,
     };
     respond(cmd, state, auth.tenant_id, id, StatusCode::OK).await

@@ -42,7 +42,11 @@ pub struct SavedResponse {
 
 impl Transaction {
     /// The response saved under `key`, if a request with it has completed.
-    pub async fn saved_response(&self, tenant: Uuid, key: &IdempotencyKey) -> Result<Option<SavedResponse>, StoreError> {
+    pub async fn saved_response(
+        &self,
+        tenant: Uuid,
+        key: &IdempotencyKey,
+    ) -> Result<Option<SavedResponse>, StoreError> {
         let row = self
             .conn()
             .query_one_raw(sql(

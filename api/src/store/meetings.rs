@@ -23,8 +23,7 @@ pub struct MeetingRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, tenant_id, room, title, starts_at, ends_at, password_hash, moderators, lobby, status, version, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, room, title, starts_at, ends_at, password_hash, moderators, lobby, status, version, created_at, updated_at";
 
 /// Where a page of meetings ends: the last one's start and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -21,10 +21,10 @@ impl TenantKeys {
     pub async fn create(&self, tx: &Transaction, tenant: Uuid) -> Result<DataKey, StoreError> {
         let (key, wrapped) = self.master.new_data_key(tenant);
         tx.conn()
-            .execute_raw(sql("INSERT INTO tenant_keys (tenant_id, wrapped_key) VALUES ($1, $2)", [
-                tenant.into(),
-                wrapped.into(),
-            ]))
+            .execute_raw(sql(
+                "INSERT INTO tenant_keys (tenant_id, wrapped_key) VALUES ($1, $2)",
+                [tenant.into(), wrapped.into()],
+            ))
             .await?;
         Ok(key)
     }

@@ -20,7 +20,8 @@ pub struct UserRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, tenant_id, email, display_name, role, password_hash, disabled, version, created_at, updated_at";
+const COLUMNS: &str =
+    "id, tenant_id, email, display_name, role, password_hash, disabled, version, created_at, updated_at";
 
 /// One of the tenant's users.
 pub async fn find(tx: &Transaction, tenant: Uuid, id: Uuid) -> Result<Option<UserRow>, StoreError> {

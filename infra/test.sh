@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: makes sure the services run, drops test
+# databases left over by earlier runs, then runs cargo nextest (or cargo test
+# when nextest is not installed). Extra arguments go to the test runner.
+# Exits with the test runner's status.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+"$ROOT/infra/services.sh"
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"   # rustup was just installed by services.sh
+fi
+
+export CONFER_TEST_DATABASE_URL=${CONFER_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+# Leftovers of earlier (e.g. interrupted) runs: per-test databases nobody is connected to.
+psql_pg() { psql -X -w -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+leftovers=$(psql_pg -c "SELECT datname FROM pg_database
+    WHERE datname LIKE 'confer\_test\_%'
+      AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)")
+dropped=0
+while IFS= read -r db; do
+    [ -n "$db" ] || continue
+    # A database a concurrent run connects to in the meantime fails to drop: keep it.
+    if psql_pg -c "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null; then
+        dropped=$((dropped + 1))
+    fi
+done <<<"$leftovers"
+if [ "$dropped" -gt 0 ]; then
+    echo "dropped $dropped leftover test database(s)"
+fi
+
+cd "$ROOT"
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+else
+    cargo test --workspace --no-fail-fast "$@" || status=$?
+fi
+exit "$status"

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Brings the platform up on this machine: services, a dev build of
+# confer-api, the `confer` database, a demo tenant, and the API in the
+# background. State lives in .confer/ at the repository root. Safe to re-run:
+# it restarts the API it started earlier and prints a fresh demo admin key.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE="$ROOT/.confer"
+LISTEN=${CONFER_API_LISTEN:-127.0.0.1:8080}
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/confer
+READY_SECONDS=${CONFER_READY_SECONDS:-60}
+
+die() { echo "up.sh: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- services and build
+
+"$ROOT/infra/services.sh"
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"   # rustup was just installed by services.sh
+fi
+
+cd "$ROOT"
+echo "building confer-api (cargo build -p confer-api)..."
+cargo build -p confer-api
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/debug/confer-api"
+[ -x "$BIN" ] || die "built binary not found at $BIN"
+
+# ---------------------------------------------------------------- database and master key
+
+psql_pg() { psql -X -w -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+if [ "$(psql_pg -c "SELECT count(*) FROM pg_database WHERE datname = 'confer'")" != 1 ]; then
+    psql_pg -c 'CREATE DATABASE confer'
+    echo "database: created confer"
+fi
+
+mkdir -p "$STATE"
+chmod 700 "$STATE"
+if [ ! -s "$STATE/master.key" ]; then
+    (umask 077 && openssl rand -base64 32 >"$STATE/master.key")
+    echo "master key: generated $STATE/master.key"
+fi
+chmod 600 "$STATE/master.key"
+CONFER_MASTER_KEY=$(tr -d '\n' <"$STATE/master.key")
+
+export DATABASE_URL CONFER_MASTER_KEY
+export CONFER_API_LISTEN=$LISTEN
+
+# ---------------------------------------------------------------- stop the API started earlier
+
+stop_previous_api() {
+    local pid i
+    [ -f "$STATE/api.pid" ] || return 0
+    pid=$(cat "$STATE/api.pid")
+    # Only a live confer-api: the pid may have been reused since.
+    if [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'confer-api'; then
+        echo "stopping the earlier confer-api (pid $pid)"
+        kill "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$STATE/api.pid"
+}
+stop_previous_api
+
+# The address clients use: a wildcard listen address is reached on loopback.
+HOSTPORT=$LISTEN
+case "$HOSTPORT" in
+    0.0.0.0:*) HOSTPORT="127.0.0.1:${HOSTPORT#0.0.0.0:}" ;;
+    "[::]:"*) HOSTPORT="[::1]:${HOSTPORT#\[::\]:}" ;;
+esac
+API_URL="http://$HOSTPORT"
+
+PORT=${HOSTPORT##*:}
+HOST=${HOSTPORT%:*}
+HOST=${HOST#[}
+HOST=${HOST%]}
+if timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$PORT" 2>/dev/null; then
+    die "something else already listens on $LISTEN; stop it or set CONFER_API_LISTEN"
+fi
+
+# ---------------------------------------------------------------- demo tenant
+
+# Creates the tenant the first time; afterwards issues it a new admin key.
+TENANT_JSON=$("$BIN" ensure-tenant --slug demo --name "Demo" --admin-email admin@demo.example)
+json_field() { # json_field PATH...: reads a nested field of TENANT_JSON
+    python3 -c 'import json, sys
+v = json.loads(sys.argv[1])
+for k in sys.argv[2:]:
+    v = v[k]
+print(v)' "$TENANT_JSON" "$@"
+}
+SITE_URL=$(json_field tenant site_url)
+API_KEY=$(json_field api_key key)
+
+# ---------------------------------------------------------------- start the API
+
+NO_COLOR=1 nohup "$BIN" serve </dev/null >"$STATE/api.log" 2>&1 &
+API_PID=$!
+echo "$API_PID" >"$STATE/api.pid"
+
+ready=0
+for ((i = 0; i < READY_SECONDS * 2; i++)); do
+    kill -0 "$API_PID" 2>/dev/null || break
+    if curl -fsS --max-time 2 "$API_URL/readyz" >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
+    sleep 0.5
+done
+if [ "$ready" -ne 1 ]; then
+    if kill -0 "$API_PID" 2>/dev/null; then
+        echo "up.sh: confer-api did not become ready on $API_URL within ${READY_SECONDS}s; last log lines:" >&2
+    else
+        echo "up.sh: confer-api exited; last log lines:" >&2
+        rm -f "$STATE/api.pid"
+    fi
+    tail -n 40 "$STATE/api.log" >&2
+    exit 1
+fi
+
+# ---------------------------------------------------------------- what to do next
+
+STARTS_AT=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+ENDS_AT=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
+
+cat <<EOF
+
+Confer is up.
+  API:            $API_URL   (pid $API_PID, log .confer/api.log)
+  OpenAPI:        $API_URL/v1/openapi.json
+  Demo tenant:    $SITE_URL
+  Demo admin key: $API_KEY
+                  (a new key each run; earlier keys stay valid until revoked)
+
+Schedule a meeting with it:
+  curl -sS -X POST $API_URL/v1/meetings \\
+    -H 'Authorization: Bearer $API_KEY' \\
+    -H 'Content-Type: application/json' \\
+    -d '{"room":"hello","starts_at":"$STARTS_AT","ends_at":"$ENDS_AT"}'
+
+Stop it:
+  kill \$(cat .confer/api.pid)     # from $ROOT
+EOF
