@@ -1,7 +1,7 @@
 //! Building and running the API server: connect, migrate, serve until SIGTERM.
 
 use crate::config::ApiConfig;
-use crate::http::{self, AppState, Metrics, RateLimits};
+use crate::http::{self, AppState, KeyCache, Metrics, RateLimits};
 use crate::secrets::MasterKey;
 use crate::store::{EventStore, TenantKeys};
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
@@ -11,18 +11,35 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-/// Opens the connection pool.
+/// Opens the application's connection pool. Every connection runs as the role
+/// `confer_app` from the start (a startup option), so nothing the API does can
+/// bypass row-level security or rewrite the log, whatever its SQL says.
 pub async fn connect(config: &ApiConfig) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     options
         .max_connections(config.db_pool_size)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        // Pinging every connection before use costs a round trip per transaction;
+        // only connections idle for a while are checked.
+        .test_before_acquire_if_idle_for(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|o| o.options([("role", "confer_app")]));
     Database::connect(options).await.with_context(|| "cannot connect to the database (DATABASE_URL)")
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations, connected as the database user itself (the owner
+/// of the schema), not as `confer_app`.
+pub async fn migrate_database(config: &ApiConfig) -> anyhow::Result<()> {
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options.max_connections(1).connect_timeout(Duration::from_secs(5)).sqlx_logging(false);
+    let owner = Database::connect(options).await.with_context(|| "cannot connect to the database (DATABASE_URL)")?;
+    migrate(&owner).await?;
+    owner.close().await.ok();
+    Ok(())
+}
+
+/// Applies pending migrations over an open connection.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("applying migrations")
 }
@@ -38,6 +55,7 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
         tenant_keys: TenantKeys::new(MasterKey::from_base64(master)?),
         config: config.clone(),
         limits: RateLimits::new(config.signups_per_minute, config.api_requests_per_second),
+        key_cache: KeyCache::new(Duration::from_secs(config.api_key_cache_seconds)),
         metrics: Metrics::new()?,
     })
 }
@@ -51,8 +69,8 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds `config.listen` (port 0 picks a free port).
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        migrate_database(&config).await?;
         let db = connect(&config).await?;
-        migrate(&db).await?;
         let state = web::Data::new(state(&config, db)?);
         let listener =
             TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;

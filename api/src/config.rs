@@ -81,6 +81,11 @@ pub struct ApiConfig {
     /// Requests allowed per API key per second (bursts to twice that).
     #[arg(long, env = "CONFER_API_REQUESTS_PER_SECOND", default_value_t = 100)]
     pub api_requests_per_second: u32,
+    /// How long a verified API key is trusted without asking the database, seconds
+    /// (0: always ask). A key revoked through another API process stops working
+    /// within this time; through this process, at once.
+    #[arg(long, env = "CONFER_API_KEY_CACHE_SECONDS", default_value_t = 10)]
+    pub api_key_cache_seconds: u64,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -19,20 +19,19 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            let db = app::connect(&config).await?;
-            app::migrate(&db).await?;
+            app::migrate_database(&config).await?;
             tracing::info!("migrations applied");
         }
         Command::RebuildProjections => {
+            app::migrate_database(&config).await?;
             let db = app::connect(&config).await?;
-            app::migrate(&db).await?;
             let state = app::state(&config, db)?;
             let n = rebuild_projections(&state.store).await?;
             tracing::info!(events = n, "read models rebuilt from the log");
         }
         Command::EnsureTenant { slug, name, admin_email } => {
+            app::migrate_database(&config).await?;
             let db = app::connect(&config).await?;
-            app::migrate(&db).await?;
             let state = app::state(&config, db)?;
             let slug = TenantSlug::parse(&slug)?;
             let email = EmailAddress::parse("admin_email", &admin_email)?;

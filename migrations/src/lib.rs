@@ -8,6 +8,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_event_store;
+mod m0002_append_in_one_statement;
 
 /// Every migration of the platform, in order.
 pub struct Migrator;
@@ -15,6 +16,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_event_store::Migration)]
+        vec![Box::new(m0001_event_store::Migration), Box::new(m0002_append_in_one_statement::Migration)]
     }
 }

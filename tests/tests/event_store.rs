@@ -199,3 +199,40 @@ async fn the_log_is_append_only_for_the_application_role() {
     }
     assert_eq!(count(&store, Scope::Platform, "SELECT count(*) FROM events").await, 1);
 }
+
+#[tokio::test]
+async fn an_append_for_another_tenant_inside_a_scoped_transaction_is_refused() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let tx = store.begin(Scope::Tenant(a)).await.unwrap();
+    let id = Uuid::now_v7();
+    let err = tx
+        .append(b, &StreamId::meeting(id), ExpectedVersion::NoStream, &[scheduled(id, "sneaky")], &meta())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("scoped to tenant"), "{err}");
+    drop(tx);
+    assert_eq!(count(&store, Scope::Platform, "SELECT count(*) FROM events").await, 0);
+}
+
+#[tokio::test]
+async fn a_single_statement_append_projects_and_returns_the_row() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let tenant = Uuid::now_v7();
+    let id = Uuid::now_v7();
+    let appended = store
+        .append(tenant, &StreamId::meeting(id), ExpectedVersion::NoStream, &[scheduled(id, "solo")], &meta())
+        .await
+        .unwrap();
+    assert_eq!(appended.len(), 1);
+    assert_eq!(appended[0].event.stream_version, 1);
+    assert_eq!(appended[0].row["room"], "solo");
+    assert_eq!(appended[0].row["version"], 1);
+    assert_eq!(count(&store, Scope::Tenant(tenant), "SELECT count(*) FROM meetings WHERE room = 'solo'").await, 1);
+    let again = store
+        .append(tenant, &StreamId::meeting(id), ExpectedVersion::NoStream, &[scheduled(id, "solo")], &meta())
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
+}

@@ -43,6 +43,11 @@ async fn rebuilt_read_models_equal_the_live_ones() {
         let uid = u["id"].as_str().unwrap();
         p.send(&t, Method::PATCH, &format!("/v1/users/{uid}"), Some(json!({"role": "moderator"}))).await;
         p.send(&t, Method::POST, &format!("/v1/users/{uid}/disable"), None).await;
+        let (_, u2) =
+            p.send(&t, Method::POST, "/v1/users", Some(json!({"email": "b@x.example", "display_name": "B"}))).await;
+        let u2 = u2["id"].as_str().unwrap();
+        p.send(&t, Method::POST, &format!("/v1/users/{u2}/disable"), None).await;
+        p.send(&t, Method::PATCH, &format!("/v1/users/{u2}"), Some(json!({"disabled": false}))).await;
         let (_, m1) = p
             .send(
                 &t,
@@ -72,7 +77,9 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     }
     let live = snapshot(&p).await;
     assert_eq!(live["meetings"].as_array().unwrap().len(), 4);
-    assert_eq!(live["users"].as_array().unwrap().len(), 2);
+    assert_eq!(live["users"].as_array().unwrap().len(), 4);
+    let types = p.json("SELECT jsonb_agg(DISTINCT event_type) FROM events").await;
+    assert_eq!(types.as_array().unwrap().len(), 11, "every event type is replayed: {types}");
 
     // Damage the read models, then rebuild them with the real command.
     p.scalar("WITH d AS (DELETE FROM meetings RETURNING 1) SELECT count(*) FROM d").await;

@@ -74,7 +74,7 @@ pub async fn create(
     let event =
         DomainEvent::ApiKeyCreated { key_id, name: name.clone(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
-    let created_at = recorded.first().map(|r| r.recorded_at).unwrap_or_else(Utc::now);
+    let created_at = recorded.first().map(|r| r.event.recorded_at).unwrap_or_else(Utc::now);
     let body = NewApiKeyView { id: key_id, name, prefix: key.prefix, key: key.secret, created_at };
     cmd.finish(&state, Reply::no_content()).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(body))
@@ -106,9 +106,9 @@ pub async fn revoke(
         Started::Replayed(r) => return Ok(r),
         Started::Fresh(c) => c,
     };
-    let row = api_keys::find(cmd.tx(), auth.tenant_id, id).await?.ok_or(ApiError::NotFound("api key"))?;
+    let row = api_keys::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("api key"))?;
     if row.revoked_at.is_none() {
-        if api_keys::count_active(cmd.tx(), auth.tenant_id).await? <= 1 {
+        if api_keys::count_active(cmd.tx().await?, auth.tenant_id).await? <= 1 {
             return Err(ApiError::Conflict {
                 code: "last_api_key",
                 message: "this is the tenant's last working API key; create another before revoking it".into(),
@@ -118,5 +118,7 @@ pub async fn revoke(
         cmd.append(&StreamId::api_key(id), ExpectedVersion::Exactly(1), &[DomainEvent::ApiKeyRevoked { key_id: id }])
             .await?;
     }
-    cmd.finish(&state, Reply::no_content()).await
+    let reply = cmd.finish(&state, Reply::no_content()).await;
+    state.key_cache.clear();
+    reply
 }

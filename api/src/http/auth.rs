@@ -38,6 +38,34 @@ pub fn mint_key() -> MintedKey {
     MintedKey { secret, prefix, hash_hex }
 }
 
+/// Recently verified keys (by SHA-256) and their holders, for a short time: a
+/// request then needs no database round trip to authenticate.
+pub struct KeyCache(Option<moka::sync::Cache<[u8; 32], api_keys::KeyHolder>>);
+
+impl KeyCache {
+    /// A cache keeping entries for `ttl` (zero: no cache).
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self((!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build()))
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<api_keys::KeyHolder> {
+        self.0.as_ref().and_then(|c| c.get(hash))
+    }
+
+    fn insert(&self, hash: [u8; 32], holder: api_keys::KeyHolder) {
+        if let Some(c) = &self.0 {
+            c.insert(hash, holder);
+        }
+    }
+
+    /// Forgets every key (after a revocation).
+    pub fn clear(&self) {
+        if let Some(c) = &self.0 {
+            c.invalidate_all();
+        }
+    }
+}
+
 /// A request whose API key is valid: the tenant it acts for and the key used.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated {
@@ -62,11 +90,18 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
             let key = key.filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 128).ok_or(ApiError::Unauthorized)?;
-            let hash = Sha256::digest(key.as_bytes());
-            let tx = state.store.begin(Scope::Platform).await?;
-            let holder = api_keys::holder_of(&tx, &hash).await?;
-            tx.commit().await?;
-            let holder = holder.ok_or(ApiError::Unauthorized)?;
+            let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+            let holder = match state.key_cache.get(&hash) {
+                Some(holder) => holder,
+                None => {
+                    let tx = state.store.begin(Scope::Platform).await?;
+                    let holder = api_keys::holder_of(&tx, &hash).await?;
+                    tx.commit().await?;
+                    let holder = holder.ok_or(ApiError::Unauthorized)?;
+                    state.key_cache.insert(hash, holder);
+                    holder
+                }
+            };
             state.limits.check_api_key(holder.id)?;
             Ok(Authenticated { tenant_id: holder.tenant_id, key_id: holder.id })
         })

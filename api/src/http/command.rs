@@ -5,7 +5,9 @@
 use super::auth::Authenticated;
 use super::{ApiError, AppState};
 use crate::domain::{DomainEvent, EventMetadata, StreamId};
-use crate::store::{ExpectedVersion, IdempotencyKey, RecordedEvent, SavedResponse, Scope, Transaction};
+use crate::store::{
+    Appended, EventStore, ExpectedVersion, IdempotencyKey, SavedResponse, Scope, StoreError, Transaction,
+};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
@@ -93,9 +95,19 @@ impl Reply {
     }
 }
 
-/// A command under way.
+/// Where a command's writes go: nowhere yet, an open transaction, or (for a command
+/// whose only write was one append) already committed on its own.
+enum Unit {
+    Pending,
+    Open(Transaction),
+    Committed,
+}
+
+/// A command under way. Its transaction opens when it first reads (or when the
+/// request is keyed); a command that only appends commits in that one statement.
 pub struct Command {
-    tx: Transaction,
+    store: EventStore,
+    unit: Unit,
     tenant: Uuid,
     key: Option<IdempotencyKey>,
     fingerprint: String,
@@ -132,61 +144,91 @@ impl Command {
         req: CommandRequest,
         body_digest: &[u8; 32],
     ) -> Result<Started, ApiError> {
-        let tx = state.store.begin(Scope::Tenant(tenant)).await?;
         let mut hasher = Sha256::new();
         hasher.update(req.request_line.as_bytes());
         hasher.update(body_digest);
         let fingerprint = hex::encode(hasher.finalize());
-        if let Some(key) = &req.key
-            && let Some(saved) = tx.saved_response(tenant, key).await?
-        {
-            if saved.fingerprint != fingerprint {
-                return Err(ApiError::Invalid(crate::domain::FieldError::new(
-                    "Idempotency-Key",
-                    "this Idempotency-Key was used with a different request",
-                )));
-            }
-            let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
-            let version = saved.body.get("version").and_then(serde_json::Value::as_i64);
-            let reply = Reply { status, body: saved.body, version };
-            return Ok(Started::Replayed(reply.into_response(true)));
-        }
         let metadata = EventMetadata {
             actor,
             correlation_id: req.request_id,
             idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
         };
-        Ok(Started::Fresh(Command { tx, tenant, key: req.key, fingerprint, metadata, appended: 0 }))
+        let mut command = Command {
+            store: state.store.clone(),
+            unit: Unit::Pending,
+            tenant,
+            key: req.key,
+            fingerprint,
+            metadata,
+            appended: 0,
+        };
+        // A keyed command needs its transaction from the start: the saved response
+        // is read, and later written, in the same unit as the events.
+        if let Some(key) = command.key.clone() {
+            let tx = command.tx().await?;
+            if let Some(saved) = tx.saved_response(tenant, &key).await? {
+                if saved.fingerprint != command.fingerprint {
+                    return Err(ApiError::Invalid(crate::domain::FieldError::new(
+                        "Idempotency-Key",
+                        "this Idempotency-Key was used with a different request",
+                    )));
+                }
+                let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+                let version = saved.body.get("version").and_then(serde_json::Value::as_i64);
+                let reply = Reply { status, body: saved.body, version };
+                return Ok(Started::Replayed(reply.into_response(true)));
+            }
+        }
+        Ok(Started::Fresh(command))
     }
 
-    /// The transaction, for reads the command needs.
-    pub fn tx(&self) -> &Transaction {
-        &self.tx
+    /// The command's transaction, opened on first use.
+    pub async fn tx(&mut self) -> Result<&Transaction, ApiError> {
+        if matches!(self.unit, Unit::Pending) {
+            self.unit = Unit::Open(self.store.begin(Scope::Tenant(self.tenant)).await?);
+        }
+        match &self.unit {
+            Unit::Open(tx) => Ok(tx),
+            _ => Err(ApiError::Internal(anyhow::anyhow!("command used after its only append committed"))),
+        }
     }
 
-    /// Appends events to one of this tenant's streams.
+    /// Appends events to one of this tenant's streams: in the command's transaction
+    /// if it has one, otherwise in one statement that commits by itself.
     pub async fn append(
         &mut self,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: &[DomainEvent],
-    ) -> Result<Vec<RecordedEvent>, crate::store::StoreError> {
-        let recorded = self.tx.append(self.tenant, stream, expected, events, &self.metadata).await?;
-        self.appended += recorded.len();
-        Ok(recorded)
+    ) -> Result<Vec<Appended>, StoreError> {
+        let appended = match &self.unit {
+            Unit::Open(tx) => tx.append(self.tenant, stream, expected, events, &self.metadata).await?,
+            Unit::Pending => {
+                let appended = self.store.append(self.tenant, stream, expected, events, &self.metadata).await?;
+                self.unit = Unit::Committed;
+                appended
+            }
+            Unit::Committed => {
+                return Err(StoreError::Corrupt("a second write after a self-committing append".into()));
+            }
+        };
+        self.appended += appended.len();
+        Ok(appended)
     }
 
     /// Saves the reply for replay (when keyed), commits, and answers.
     pub async fn finish(self, state: &AppState, reply: Reply) -> Result<HttpResponse, ApiError> {
-        if let Some(key) = &self.key {
-            let saved = SavedResponse {
-                fingerprint: self.fingerprint,
-                status: reply.status.as_u16(),
-                body: reply.body.clone(),
-            };
-            self.tx.save_response(self.tenant, key, &saved).await?;
+        if let Unit::Open(tx) = self.unit {
+            if let Some(key) = &self.key {
+                let saved = SavedResponse {
+                    fingerprint: self.fingerprint,
+                    status: reply.status.as_u16(),
+                    body: reply.body.clone(),
+                };
+                tx.save_response(self.tenant, key, &saved).await?;
+            }
+            tx.commit().await?;
         }
-        self.tx.commit().await?;
         state.metrics.events_appended.inc_by(self.appended as u64);
         Ok(reply.into_response(false))
     }

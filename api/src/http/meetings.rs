@@ -140,11 +140,9 @@ async fn hash_off_thread(password: PlainPassword) -> Result<PasswordHash, ApiErr
 async fn respond(
     cmd: Command,
     state: &AppState,
-    tenant: Uuid,
-    id: Uuid,
+    row: MeetingRow,
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let row = meetings::find(cmd.tx(), tenant, id).await?.ok_or(ApiError::NotFound("meeting"))?;
     let version = row.version;
     let reply = Reply::json(status, &view(row))?.with_version(version);
     cmd.finish(state, reply).await
@@ -185,11 +183,11 @@ pub async fn schedule(
         moderators,
         lobby: b.lobby,
     };
-    match cmd.append(&StreamId::meeting(id), ExpectedVersion::NoStream, &[event]).await {
+    let appended = match cmd.append(&StreamId::meeting(id), ExpectedVersion::NoStream, &[event]).await {
         Err(StoreError::Violation(Violation::Exclusion(_))) => return Err(room_booked(room.as_str())),
         other => other?,
     };
-    respond(cmd, &state, auth.tenant_id, id, StatusCode::CREATED).await
+    respond(cmd, &state, super::projected_row(appended)?, StatusCode::CREATED).await
 }
 
 /// Lists scheduled meetings overlapping a time window, by start time.
@@ -256,7 +254,7 @@ pub async fn patch(
         Started::Replayed(r) => return Ok(r),
         Started::Fresh(c) => c,
     };
-    let row = meetings::find(cmd.tx(), auth.tenant_id, id).await?.ok_or(ApiError::NotFound("meeting"))?;
+    let row = meetings::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("meeting"))?;
     if let Some(v) = expected
         && v != row.version
     {
@@ -287,14 +285,14 @@ pub async fn patch(
         moderators: moderators.unwrap_or(current_moderators),
         lobby: p.lobby.unwrap_or(row.lobby),
     };
-    match cmd.append(&StreamId::meeting(id), ExpectedVersion::Exactly(row.version), &[event]).await {
+    let appended = match cmd.append(&StreamId::meeting(id), ExpectedVersion::Exactly(row.version), &[event]).await {
         Err(StoreError::Violation(Violation::Exclusion(_))) => return Err(room_booked(&row.room)),
         Err(StoreError::Conflict { .. }) if expected.is_some() => {
             return Err(ApiError::Stale { expected: row.version });
         }
         other => other?,
     };
-    respond(cmd, &state, auth.tenant_id, id, StatusCode::OK).await
+    respond(cmd, &state, super::projected_row(appended)?, StatusCode::OK).await
 }
 
 /// Cancels a meeting; its room is free again for that time. Cancelling twice is fine.
@@ -312,7 +310,7 @@ pub async fn cancel(
         Started::Replayed(r) => return Ok(r),
         Started::Fresh(c) => c,
     };
-    let row = meetings::find(cmd.tx(), auth.tenant_id, id).await?.ok_or(ApiError::NotFound("meeting"))?;
+    let row = meetings::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("meeting"))?;
     if let Some(v) = expected
         && v != row.version
     {

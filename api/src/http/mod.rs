@@ -18,6 +18,7 @@ mod settings;
 mod tenants;
 mod users;
 
+pub use auth::KeyCache;
 pub use command::CommandRequest;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use metrics::Metrics;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub limits: RateLimits,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Recently verified API keys.
+    pub key_cache: KeyCache,
 }
 
 #[derive(OpenApi)]
@@ -77,6 +80,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(openapi())
+}
+
+/// The read-model row written by the last of `appended`, decoded.
+pub(crate) fn projected_row<T: serde::de::DeserializeOwned>(
+    appended: Vec<crate::store::Appended>,
+) -> Result<T, ApiError> {
+    let last =
+        appended.into_iter().last().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("nothing was appended")))?;
+    serde_json::from_value(last.row).map_err(|e| ApiError::Internal(anyhow::anyhow!("projected row: {e}")))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

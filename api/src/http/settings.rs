@@ -271,13 +271,13 @@ pub async fn patch(
         Started::Replayed(r) => return Ok(r),
         Started::Fresh(c) => c,
     };
-    let row = tenants::find(cmd.tx(), auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let row = tenants::find(cmd.tx().await?, auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
     if let Some(v) = expected
         && v != row.version
     {
         return Err(ApiError::Stale { expected: v });
     }
-    let key = state.tenant_keys.load(cmd.tx(), auth.tenant_id).await?;
+    let key = state.tenant_keys.load(cmd.tx().await?, auth.tenant_id).await?;
     let current = row.settings()?;
     let next = apply(&current, body.value, &key)?;
     let mut version = row.version;
@@ -287,7 +287,7 @@ pub async fn patch(
             Err(StoreError::Conflict { .. }) if expected.is_some() => {
                 return Err(ApiError::Stale { expected: row.version });
             }
-            other => version = other?.last().map(|r| r.stream_version).unwrap_or(version),
+            other => version = other?.last().map(|r| r.event.stream_version).unwrap_or(version),
         }
     }
     let reply = Reply::json(StatusCode::OK, &view(next, version))?.with_version(version);

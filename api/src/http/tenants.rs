@@ -69,9 +69,9 @@ pub async fn create_tenant(
     let Started::Fresh(mut cmd) = Command::start_as(state, tenant_id, "signup".into(), req, &[0; 32]).await? else {
         return Err(ApiError::Internal(anyhow::anyhow!("a new tenant cannot have a saved response")));
     };
-    state.tenant_keys.create(cmd.tx(), tenant_id).await?;
+    state.tenant_keys.create(cmd.tx().await?, tenant_id).await?;
     let created = DomainEvent::TenantCreated { tenant_id, name, slug: slug.to_string(), admin_email };
-    match cmd.append(&StreamId::tenant(tenant_id), ExpectedVersion::NoStream, &[created]).await {
+    let appended = match cmd.append(&StreamId::tenant(tenant_id), ExpectedVersion::NoStream, &[created]).await {
         Err(StoreError::Violation(Violation::Unique(c))) if c == "tenants_slug_key" => {
             return Err(ApiError::Conflict {
                 code: "slug_taken",
@@ -86,7 +86,7 @@ pub async fn create_tenant(
     let key_event =
         DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[key_event]).await?;
-    let row = tenants::find(cmd.tx(), tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let row: tenants::TenantRow = super::projected_row(appended)?;
     let created_at = row.created_at;
     let body = TenantCreated {
         tenant: view(state, row),
@@ -109,7 +109,7 @@ pub async fn issue_admin_key(state: &AppState, row: tenants::TenantRow) -> Resul
     let event =
         DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
-    let created_at = recorded.first().map(|r| r.recorded_at).unwrap_or(row.created_at);
+    let created_at = recorded.first().map(|r| r.event.recorded_at).unwrap_or(row.created_at);
     cmd.finish(state, Reply::no_content()).await?;
     Ok(TenantCreated {
         tenant: view(state, row),

@@ -86,11 +86,9 @@ async fn hash_off_thread(password: Option<PlainPassword>) -> Result<Option<Passw
 async fn respond(
     cmd: Command,
     state: &AppState,
-    tenant: Uuid,
-    id: Uuid,
+    row: users::UserRow,
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let row = users::find(cmd.tx(), tenant, id).await?.ok_or(ApiError::NotFound("user"))?;
     let version = row.version;
     let reply = Reply::json(status, &view(row)?)?.with_version(version);
     cmd.finish(state, reply).await
@@ -122,7 +120,7 @@ pub async fn create(
         role: b.role.unwrap_or(UserRole::Member),
         password_hash,
     };
-    match cmd.append(&StreamId::user(id), ExpectedVersion::NoStream, &[event]).await {
+    let appended = match cmd.append(&StreamId::user(id), ExpectedVersion::NoStream, &[event]).await {
         Err(StoreError::Violation(Violation::Unique(c))) if c == "users_tenant_id_email_key" => {
             return Err(ApiError::Conflict {
                 code: "email_taken",
@@ -132,7 +130,7 @@ pub async fn create(
         }
         other => other?,
     };
-    respond(cmd, &state, auth.tenant_id, id, StatusCode::CREATED).await
+    respond(cmd, &state, super::projected_row(appended)?, StatusCode::CREATED).await
 }
 
 /// Lists users in creation order.
@@ -185,7 +183,7 @@ async fn change(
         Started::Replayed(r) => return Ok(r),
         Started::Fresh(c) => c,
     };
-    let row = users::find(cmd.tx(), auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
+    let row = users::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
     if let Some(v) = expected
         && v != row.version
     {
@@ -214,13 +212,14 @@ async fn change(
         Some(false) if row.disabled => events.push(DomainEvent::UserEnabled { user_id: id }),
         _ => {}
     }
-    match cmd.append(&StreamId::user(id), ExpectedVersion::Exactly(row.version), &events).await {
+    let appended = match cmd.append(&StreamId::user(id), ExpectedVersion::Exactly(row.version), &events).await {
         Err(StoreError::Conflict { .. }) if expected.is_some() => {
             return Err(ApiError::Stale { expected: row.version });
         }
         other => other?,
     };
-    respond(cmd, state, auth.tenant_id, id, StatusCode::OK).await
+    let row = if appended.is_empty() { row } else { super::projected_row(appended)? };
+    respond(cmd, state, row, StatusCode::OK).await
 }
 
 /// Changes a user. With `If-Match`, only if still at that version (412 otherwise).

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
 /// One row of `api_keys` (the hash stays in the database).
-#[derive(Debug, Clone, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult, serde::Deserialize)]
 pub struct ApiKeyRow {
     pub id: Uuid,
     pub tenant_id: Uuid,

@@ -1,6 +1,6 @@
 //! Appending events with an expected stream version, inside a tenant-scoped transaction.
 
-use super::{StoreError, Violation, projections, sql};
+use super::{StoreError, Violation, sql};
 use crate::domain::{DomainEvent, EventMetadata, StreamId};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait, Value};
@@ -87,6 +87,93 @@ impl EventStore {
     }
 }
 
+impl EventStore {
+    /// Appends and projects in one statement, committed on its own: for commands
+    /// whose only write is this append. Scoped to `tenant_id` like a transaction.
+    pub async fn append(
+        &self,
+        tenant_id: Uuid,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[DomainEvent],
+        metadata: &EventMetadata,
+    ) -> Result<Vec<Appended>, StoreError> {
+        append_with(&self.db, tenant_id, stream, expected, events, metadata).await
+    }
+}
+
+/// An appended event and the read-model row its projection wrote (as JSON).
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The event as recorded.
+    pub event: RecordedEvent,
+    /// The row the projection inserted or updated, `to_jsonb(row)`; `Null` if none.
+    pub row: serde_json::Value,
+}
+
+/// `confer_append` (see migration m0002): guard, insert and project, one statement.
+async fn append_with(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: &[DomainEvent],
+    metadata: &EventMetadata,
+) -> Result<Vec<Appended>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expected_v = expected.as_i64();
+    let stored = events
+        .iter()
+        .map(|e| e.to_stored().map(|(t, data)| serde_json::json!({ "type": t, "data": data })))
+        .collect::<Result<Vec<_>, _>>()?;
+    let values: Vec<Value> = vec![
+        tenant_id.into(),
+        stream.as_str().into(),
+        expected_v.into(),
+        serde_json::Value::Array(stored).into(),
+        serde_json::to_value(metadata)?.into(),
+    ];
+    let conflict = || StoreError::Conflict { stream: stream.as_str().to_owned(), expected: expected_v };
+    let rows = match conn
+        .query_all_raw(sql(
+            "SELECT event_position, event_version, event_recorded_at, projected
+             FROM confer_append($1, $2, $3, $4::jsonb, $5::jsonb)",
+            values,
+        ))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Err(match StoreError::from(e) {
+                StoreError::Violation(Violation::Unique(c)) if c == "events_stream_id_stream_version_key" => conflict(),
+                other => other,
+            });
+        }
+    };
+    if rows.len() != events.len() {
+        return Err(conflict());
+    }
+    rows.iter()
+        .zip(events)
+        .map(|(row, event)| {
+            Ok(Appended {
+                event: RecordedEvent {
+                    position: row.try_get("", "event_position")?,
+                    stream_id: stream.clone(),
+                    stream_version: row.try_get("", "event_version")?,
+                    tenant_id,
+                    event: event.clone(),
+                    metadata: metadata.clone(),
+                    recorded_at: row.try_get("", "event_recorded_at")?,
+                },
+                row: row.try_get::<Option<serde_json::Value>>("", "projected")?.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// A unit of work: appends, projections and reads that commit together or not at all.
 pub struct Transaction {
     txn: DatabaseTransaction,
@@ -113,64 +200,8 @@ impl Transaction {
         expected: ExpectedVersion,
         events: &[DomainEvent],
         metadata: &EventMetadata,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let expected_v = expected.as_i64();
-        let meta_json = serde_json::to_value(metadata)?;
-        let mut values: Vec<Value> =
-            vec![stream.as_str().into(), tenant_id.into(), meta_json.into(), expected_v.into()];
-        let mut rows = Vec::with_capacity(events.len());
-        for (i, event) in events.iter().enumerate() {
-            let (event_type, payload) = event.to_stored()?;
-            let p = values.len();
-            rows.push(format!("({}, ${}, ${}::jsonb)", i + 1, p + 1, p + 2));
-            values.push(event_type.into());
-            values.push(payload.into());
-        }
-        // The guard (current = expected) and the unique (stream_id, stream_version)
-        // together make a stale or racing writer insert nothing.
-        let text = format!(
-            "INSERT INTO events (stream_id, stream_version, tenant_id, event_type, payload, metadata)
-             SELECT $1, cur.v + e.n, $2, e.t, e.p, $3
-             FROM (SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1) cur,
-                  (VALUES {}) AS e(n, t, p)
-             WHERE cur.v = $4
-             ORDER BY e.n
-             RETURNING position, stream_version, recorded_at",
-            rows.join(", ")
-        );
-        let conflict = || StoreError::Conflict { stream: stream.as_str().to_owned(), expected: expected_v };
-        let inserted = match self.txn.query_all_raw(sql(&text, values)).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                return Err(match StoreError::from(e) {
-                    StoreError::Violation(Violation::Unique(c)) if c == "events_stream_id_stream_version_key" => {
-                        conflict()
-                    }
-                    other => other,
-                });
-            }
-        };
-        if inserted.len() != events.len() {
-            return Err(conflict());
-        }
-        let mut recorded = Vec::with_capacity(events.len());
-        for (row, event) in inserted.iter().zip(events) {
-            let r = RecordedEvent {
-                position: row.try_get("", "position")?,
-                stream_id: stream.clone(),
-                stream_version: row.try_get("", "stream_version")?,
-                tenant_id,
-                event: event.clone(),
-                metadata: metadata.clone(),
-                recorded_at: row.try_get("", "recorded_at")?,
-            };
-            projections::project(&self.txn, &r).await?;
-            recorded.push(r);
-        }
-        Ok(recorded)
+    ) -> Result<Vec<Appended>, StoreError> {
+        append_with(&self.txn, tenant_id, stream, expected, events, metadata).await
     }
 
     /// The events of one stream, oldest first.

@@ -6,7 +6,7 @@ use sea_orm::{FromQueryResult, JsonValue};
 use uuid::Uuid;
 
 /// One row of `meetings`.
-#[derive(Debug, Clone, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult, serde::Deserialize)]
 pub struct MeetingRow {
     pub id: Uuid,
     pub tenant_id: Uuid,

@@ -8,7 +8,6 @@
 mod error;
 mod event_store;
 mod idempotency;
-mod projections;
 mod rebuild;
 mod tenant_keys;
 
@@ -19,7 +18,7 @@ pub mod tenants;
 pub mod users;
 
 pub use error::{StoreError, Violation};
-pub use event_store::{EventStore, ExpectedVersion, RecordedEvent, Scope, Transaction};
+pub use event_store::{Appended, EventStore, ExpectedVersion, RecordedEvent, Scope, Transaction};
 pub use idempotency::{IdempotencyKey, SavedResponse};
 pub use rebuild::rebuild_projections;
 pub use tenant_keys::TenantKeys;

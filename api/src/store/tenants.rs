@@ -7,7 +7,7 @@ use sea_orm::{FromQueryResult, JsonValue};
 use uuid::Uuid;
 
 /// One row of `tenants`.
-#[derive(Debug, Clone, FromQueryResult, PartialEq)]
+#[derive(Debug, Clone, FromQueryResult, PartialEq, serde::Deserialize)]
 pub struct TenantRow {
     pub id: Uuid,
     pub slug: String,

@@ -6,7 +6,7 @@ use sea_orm::FromQueryResult;
 use uuid::Uuid;
 
 /// One row of `users`.
-#[derive(Debug, Clone, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult, serde::Deserialize)]
 pub struct UserRow {
     pub id: Uuid,
     pub tenant_id: Uuid,
