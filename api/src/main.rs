@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
             let db = app::connect(&config).await?;
             let state = app::state(&config, db)?;
             let n = rebuild_projections(&state.store).await?;
+            state.store.connection().clone().close().await?;
             tracing::info!(events = n, "read models rebuilt from the log");
         }
         Command::EnsureTenant { slug, name, admin_email } => {
@@ -44,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(row) => confer_api::http::issue_admin_key(&state, row).await,
             }
             .map_err(|e: ApiError| anyhow::anyhow!("{e}"))?;
+            state.store.connection().clone().close().await?;
             println!("{}", serde_json::to_string_pretty(&created)?);
         }
     }

@@ -50,8 +50,8 @@ CONFER_API_LISTEN=127.0.0.1:18181 CONFER_API_REQUESTS_PER_SECOND=1000000 CONFER_
     "$API" serve >"$WORK/api.log" 2>&1 &
 API_PID=$!
 for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18181/readyz >/dev/null 2>&1 && break; sleep 0.1; done
-CONFER_KEY=$key wrk -t2 -c "$CLIENTS" -d 3s -s tests/bench/schedule_meeting.lua http://127.0.0.1:18181 >/dev/null  # warm-up
-api=$(CONFER_KEY=$key wrk -t2 -c "$CLIENTS" -d "${SECONDS_EACH}s" -s tests/bench/schedule_meeting.lua http://127.0.0.1:18181)
+CONFER_RUN=warm$$ CONFER_KEY=$key wrk -t2 -c "$CLIENTS" -d 3s -s tests/bench/schedule_meeting.lua http://127.0.0.1:18181 >/dev/null  # warm-up
+api=$(CONFER_RUN=main$$ CONFER_KEY=$key wrk -t2 -c "$CLIENTS" -d "${SECONDS_EACH}s" -s tests/bench/schedule_meeting.lua http://127.0.0.1:18181)
 echo "$api" | grep '^wrk:' | sed "s/^wrk:/api      POST \/v1\/meetings, $CLIENTS connections:/"
 api_rps=$(sed -n 's/^wrk: [0-9]* requests, \([0-9.]*\) req\/s.*/\1/p' <<<"$api")
 meetings=$("${PSQL[@]}" -d "$API_DB" -Atc "SELECT count(*) FROM meetings")
