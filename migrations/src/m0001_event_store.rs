@@ -49,7 +49,7 @@ CREATE TABLE events (
   payload         jsonb       NOT NULL,
   metadata        jsonb       NOT NULL DEFAULT '{}'::jsonb,
   recorded_at     timestamptz NOT NULL DEFAULT now(),
-  -- lets readers of the feed skip positions whose transaction may still commit
+  -- the appending transaction, for operators' forensics
   transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
   UNIQUE (stream_id, stream_version)
 );

@@ -7,6 +7,11 @@
 //! a 2-core machine, the gist index halved the rate of `POST /v1/meetings`.
 //! A refusal still reports SQLSTATE 23P01 and the constraint name
 //! `meetings_room_not_double_booked`, so callers see no difference.
+//!
+//! The feed's read barrier: every append holds its tenant's *feed lock* shared
+//! until it commits; a feed read takes it exclusively first (`confer_feed_barrier`),
+//! so every position allocated before the read has committed when it reads, and a
+//! reader paging by position never skips an event that commits late.
 
 use sea_orm_migration::prelude::*;
 
@@ -124,6 +129,14 @@ END $$;
 -- projecting each. Returns no rows when the stream is at another version; a racing
 -- writer that got there first makes the unique (stream_id, stream_version) refuse.
 -- Runs as confer_app and within the caller's tenant scope (never another's).
+-- The tenant's feed lock (two-key form, first key 'CFED'; room locks use the one-key
+-- form, so the two never collide).
+CREATE FUNCTION confer_feed_lock_key(p_tenant uuid) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext(p_tenant::text) $$;
+
+CREATE FUNCTION confer_feed_barrier(p_tenant uuid) RETURNS void
+LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(1128678724, confer_feed_lock_key(p_tenant)) $$;
+
 CREATE FUNCTION confer_append(p_tenant uuid, p_stream text, p_expected bigint, p_events jsonb, p_metadata jsonb)
 RETURNS TABLE (event_position bigint, event_version bigint, event_recorded_at timestamptz, projected jsonb)
 LANGUAGE plpgsql AS $$
@@ -148,6 +161,8 @@ BEGIN
   IF at_version <> p_expected THEN
     RETURN;
   END IF;
+  -- Before any position is allocated: a feed reader waits for this append to commit.
+  PERFORM pg_advisory_xact_lock_shared(1128678724, confer_feed_lock_key(p_tenant));
   FOR item IN SELECT value, ordinality FROM jsonb_array_elements(p_events) WITH ORDINALITY ORDER BY ordinality LOOP
     INSERT INTO events (stream_id, stream_version, tenant_id, event_type, payload, metadata)
     VALUES (p_stream, p_expected + item.ordinality, p_tenant, item.value->>'type', item.value->'data', p_metadata)
@@ -177,6 +192,7 @@ END $$;
 
 const DOWN: &str = r#"
 DROP FUNCTION IF EXISTS confer_rebuild(), confer_append(uuid, text, bigint, jsonb, jsonb),
+  confer_feed_barrier(uuid), confer_feed_lock_key(uuid),
   confer_project(events, boolean), confer_claim_room(uuid, text, uuid, timestamptz, timestamptz, boolean);
 DROP INDEX IF EXISTS meetings_by_room;
 ALTER TABLE meetings ADD CONSTRAINT meetings_room_not_double_booked EXCLUDE USING gist (

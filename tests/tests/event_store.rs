@@ -236,3 +236,37 @@ async fn a_single_statement_append_projects_and_returns_the_row() {
         .await;
     assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_feed_read_waits_for_an_earlier_append_that_has_not_committed() {
+    use confer_api::store::event_feed;
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let tenant = Uuid::now_v7();
+    // A takes the lower position and stays open; B takes the next one and commits.
+    let slow = store.begin(Scope::Tenant(tenant)).await.unwrap();
+    let a = Uuid::now_v7();
+    let first = slow
+        .append(tenant, &StreamId::meeting(a), ExpectedVersion::NoStream, &[scheduled(a, "slow")], &meta())
+        .await
+        .unwrap();
+    let b = Uuid::now_v7();
+    let second = store
+        .append(tenant, &StreamId::meeting(b), ExpectedVersion::NoStream, &[scheduled(b, "fast")], &meta())
+        .await
+        .unwrap();
+    assert!(second[0].event.position > first[0].event.position);
+
+    let reader_store = store.clone();
+    let reader = tokio::spawn(async move {
+        let tx = reader_store.begin(Scope::Tenant(tenant)).await.unwrap();
+        let events = event_feed::after(&tx, tenant, 0, 100).await.unwrap();
+        tx.commit().await.unwrap();
+        events.into_iter().map(|e| e.position).collect::<Vec<_>>()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!reader.is_finished(), "the read must not pass the uncommitted lower position");
+    slow.commit().await.unwrap();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(5), reader).await.unwrap().unwrap();
+    assert_eq!(seen, vec![first[0].event.position, second[0].event.position], "both, in order, nothing skipped");
+}

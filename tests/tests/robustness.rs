@@ -56,6 +56,10 @@ async fn malformed_oversized_and_non_json_bodies_are_4xx_and_write_nothing() {
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     let (status, _) = p.send(&t, Method::POST, "/v1/meetings", None).await;
     assert_eq!(status, 415, "no body, no content type");
+    let put = p.http().put(p.url("/v1/meetings")).bearer_auth(&t.key).send().await.unwrap();
+    assert_eq!(put.headers().get("allow").map(|v| v.to_str().unwrap()), Some("GET, POST"));
+    let (status, body) = status_and_json(put).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for, 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 412: `If-Match` names a version that is no longer current.
     #[error("the resource has changed since version {expected}; fetch it again and retry")]
     Stale { expected: i64 },
+    /// 405: the path exists, the method does not; `allow` lists those it has.
+    #[error("method not allowed on this path; allowed: {allow}")]
+    MethodNotAllowed { allow: &'static str },
     /// 413: body over the configured limit.
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -77,6 +80,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict { code, .. } => code,
             Self::Stale { .. } => "stale_version",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::TooLarge { .. } => "body_too_large",
             Self::NotJson => "unsupported_media_type",
             Self::Invalid(_) => "invalid_field",
@@ -128,6 +132,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -144,6 +149,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
             }
             Self::RateLimited { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

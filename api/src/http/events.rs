@@ -45,7 +45,9 @@ pub struct EventFeed {
 /// `?after=<position>&limit=<n>` (limit 1–1000, default 100).
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FeedQuery {
+    #[param(minimum = 0)]
     pub after: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 

@@ -28,13 +28,16 @@ const MAX_LENGTH: Duration = Duration::days(7);
 #[serde(deny_unknown_fields)]
 pub struct ScheduleMeeting {
     /// Room name: 1–64 of `a-z 0-9 - _ .`, case-insensitive.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]*$", example = "standup")]
     pub room: String,
     /// 1–200 characters; defaults to the room name.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     pub starts_at: DateTime<Utc>,
     /// After `starts_at`, at most 7 days later.
     pub ends_at: DateTime<Utc>,
     /// Room password required of non-moderators; never returned.
+    #[schema(min_length = 1, max_length = 128)]
     pub password: Option<String>,
     /// Emails of the meeting's moderators.
     pub moderators: Option<Vec<String>>,
@@ -83,6 +86,7 @@ pub struct MeetingView {
 pub struct ListMeetings {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }

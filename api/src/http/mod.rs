@@ -58,7 +58,7 @@ pub struct AppState {
         meetings::schedule, meetings::list, meetings::get, meetings::patch, meetings::cancel, meetings::history,
         events::feed,
     ),
-    modifiers(&BearerKey)
+    modifiers(&BearerKey, &CommonErrors)
 )]
 struct ApiDoc;
 
@@ -69,6 +69,44 @@ impl utoipa::Modify for BearerKey {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         if let Some(components) = openapi.components.as_mut() {
             components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// Documents the errors any operation can answer, beside those each one declares.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        let common = [
+            ("400", "malformed request (bad JSON, wrong type, unknown field, bad header or query)"),
+            ("401", "missing or invalid API key"),
+            ("404", "not found for this tenant"),
+            ("405", "method not allowed on this path"),
+            ("413", "request body too large"),
+            ("415", "request body is not JSON"),
+            ("422", "a field's value is not acceptable"),
+            ("429", "rate limited; see Retry-After"),
+            ("500", "internal error (logged with the request id)"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for op in
+                [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten()
+            {
+                for (code, description) in common {
+                    op.responses.responses.entry(code.to_owned()).or_insert_with(|| error(description).into());
+                }
+            }
         }
     }
 }
@@ -95,33 +133,57 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("endpoint"))
 }
 
+/// A path whose other methods answer 405 (JSON, with `Allow: <allow>`), not 404.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path)
+        .default_service(web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }))
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
+    cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .service(
             web::scope("/v1")
-                .route("/openapi.json", web::get().to(openapi_json))
-                .route("/tenants", web::post().to(tenants::signup))
-                .route("/tenant", web::get().to(tenants::current))
-                .route("/api-keys", web::post().to(api_keys::create))
-                .route("/api-keys", web::get().to(api_keys::list))
-                .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
-                .route("/settings", web::get().to(settings::get))
-                .route("/settings", web::patch().to(settings::patch))
-                .route("/users", web::post().to(users::create))
-                .route("/users", web::get().to(users::list))
-                .route("/users/{id}", web::get().to(users::get))
-                .route("/users/{id}", web::patch().to(users::patch))
-                .route("/users/{id}/disable", web::post().to(users::disable))
-                .route("/meetings", web::post().to(meetings::schedule))
-                .route("/meetings", web::get().to(meetings::list))
-                .route("/meetings/{id}", web::get().to(meetings::get))
-                .route("/meetings/{id}", web::patch().to(meetings::patch))
-                .route("/meetings/{id}", web::delete().to(meetings::cancel))
-                .route("/meetings/{id}/events", web::get().to(meetings::history))
-                .route("/events", web::get().to(events::feed)),
+                .service(resource("/openapi.json", "GET").route(web::get().to(openapi_json)))
+                .service(resource("/tenants", "POST").route(web::post().to(tenants::signup)))
+                .service(resource("/tenant", "GET").route(web::get().to(tenants::current)))
+                .service(
+                    resource("/api-keys", "GET, POST")
+                        .route(web::post().to(api_keys::create))
+                        .route(web::get().to(api_keys::list)),
+                )
+                .service(resource("/api-keys/{id}", "DELETE").route(web::delete().to(api_keys::revoke)))
+                .service(
+                    resource("/settings", "GET, PATCH")
+                        .route(web::get().to(settings::get))
+                        .route(web::patch().to(settings::patch)),
+                )
+                .service(
+                    resource("/users", "GET, POST")
+                        .route(web::post().to(users::create))
+                        .route(web::get().to(users::list)),
+                )
+                .service(
+                    resource("/users/{id}", "GET, PATCH")
+                        .route(web::get().to(users::get))
+                        .route(web::patch().to(users::patch)),
+                )
+                .service(resource("/users/{id}/disable", "POST").route(web::post().to(users::disable)))
+                .service(
+                    resource("/meetings", "GET, POST")
+                        .route(web::post().to(meetings::schedule))
+                        .route(web::get().to(meetings::list)),
+                )
+                .service(
+                    resource("/meetings/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(meetings::get))
+                        .route(web::patch().to(meetings::patch))
+                        .route(web::delete().to(meetings::cancel)),
+                )
+                .service(resource("/meetings/{id}/events", "GET").route(web::get().to(meetings::history)))
+                .service(resource("/events", "GET").route(web::get().to(events::feed))),
         )
         .default_service(web::to(not_found));
 }

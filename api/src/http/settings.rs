@@ -62,6 +62,7 @@ pub struct PatchSettings {
     pub auth: Option<AuthMode>,
     pub guests_allowed: Option<bool>,
     /// 2–500.
+    #[schema(minimum = 2, maximum = 500)]
     pub max_participants: Option<u32>,
     pub lobby: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]

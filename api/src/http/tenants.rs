@@ -19,8 +19,10 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// The organisation's name, 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Its site's DNS label: `<slug>.<base-domain>`.
+    #[schema(min_length = 3, max_length = 63, pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$", example = "acme")]
     pub slug: String,
     /// Who administers it.
     pub admin_email: String,

@@ -21,10 +21,12 @@ use uuid::Uuid;
 pub struct CreateUser {
     pub email: String,
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: String,
     /// Default `member`.
     pub role: Option<UserRole>,
     /// For internal login; 8–128 characters; stored as an argon2id hash only.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -57,6 +59,7 @@ pub struct UserView {
 /// `?limit=&cursor=`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListUsers {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
