@@ -217,30 +217,27 @@ impl TestPlatform {
         status_and_json(req.send().await.expect("request")).await
     }
 
-    /// The first column of the first row of a query, as i64, run as superuser.
-    pub async fn scalar(&self, query: &str) -> i64 {
+    /// The first column of the first row of a query, run as superuser.
+    async fn first_value<T: sea_orm::TryGetable>(&self, query: &str) -> T {
         let db = self.db.connect().await;
         let row = db
             .query_one_raw(Statement::from_string(DbBackend::Postgres, query.to_owned()))
             .await
             .expect("query")
             .expect("a row");
-        let n = row.try_get_by_index::<i64>(0).expect("an integer");
+        let value = row.try_get_by_index::<T>(0).expect("a value of the expected type");
         db.close().await.ok();
-        n
+        value
+    }
+
+    /// The first column of the first row of a query, as i64, run as superuser.
+    pub async fn scalar(&self, query: &str) -> i64 {
+        self.first_value(query).await
     }
 
     /// The first column of the first row of a query, as JSON, run as superuser.
     pub async fn json(&self, query: &str) -> Value {
-        let db = self.db.connect().await;
-        let row = db
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, query.to_owned()))
-            .await
-            .expect("query")
-            .expect("a row");
-        let v = row.try_get_by_index::<Value>(0).expect("a JSON value");
-        db.close().await.ok();
-        v
+        self.first_value(query).await
     }
 
     /// Runs `confer-api <args>` against this platform's database; returns (success, stdout).
