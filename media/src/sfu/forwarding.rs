@@ -1,0 +1,164 @@
+//! Which subscriber tracks each published track feeds, and the RTP rewrite that
+//! makes a publisher's packet valid on a subscriber's connection.
+//!
+//! rtc validates but does not rewrite: a packet written to a sender must carry
+//! that sender's SSRC, a payload type negotiated on that connection, and only
+//! header extensions negotiated there. The publisher's extension ids mean nothing
+//! on the subscriber's connection, so forwarded packets carry none (for now; the
+//! audio-level extension will be remapped when active-speaker detection needs it).
+
+use super::ice_demux::ConnId;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use std::collections::HashMap;
+
+/// A track a participant publishes, as the node receives it.
+#[derive(Debug, Clone)]
+pub(crate) struct PublishedTrack {
+    pub(crate) participant: String,
+    pub(crate) conn: ConnId,
+    pub(crate) receiver: RTCRtpReceiverId,
+    pub(crate) ssrc: u32,
+    pub(crate) kind: RtpCodecKind,
+    pub(crate) codec: RTCRtpCodec,
+}
+
+/// One subscriber's copy of a published track.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    pub(crate) conn: ConnId,
+    pub(crate) sender: RTCRtpSenderId,
+    pub(crate) ssrc: u32,
+    /// Learnt from the negotiated parameters at the first packet.
+    pub(crate) payload_type: Option<u8>,
+}
+
+/// A publisher's track is known by its connection and the track id rtc gives it.
+pub(crate) type TrackKey = (ConnId, String);
+
+/// The forwarding table.
+#[derive(Default)]
+pub(crate) struct Routes {
+    tracks: HashMap<TrackKey, (PublishedTrack, Vec<Subscription>)>,
+    /// A subscriber's local track id → the published track it copies (for PLI).
+    sources: HashMap<TrackKey, TrackKey>,
+}
+
+impl Routes {
+    /// Records a track a publisher started sending.
+    pub(crate) fn publish(&mut self, key: TrackKey, track: PublishedTrack) {
+        self.tracks.entry(key).or_insert_with(|| (track, Vec::new()));
+    }
+
+    /// Published tracks of everyone but `participant`.
+    pub(crate) fn tracks_of_others(&self, participant: &str) -> Vec<(TrackKey, PublishedTrack)> {
+        let mut out: Vec<_> = self
+            .tracks
+            .iter()
+            .filter(|(_, (t, _))| t.participant != participant)
+            .map(|(k, (t, _))| (k.clone(), t.clone()))
+            .collect();
+        out.sort_by(|a, b| (a.1.participant.as_str(), a.0.1.as_str()).cmp(&(b.1.participant.as_str(), b.0.1.as_str())));
+        out
+    }
+
+    /// Feeds `source` to a subscriber's sender whose local track id is `local_track`.
+    pub(crate) fn subscribe(&mut self, source: &TrackKey, local_track: TrackKey, sub: Subscription) {
+        if let Some((_, subs)) = self.tracks.get_mut(source) {
+            subs.push(sub);
+            self.sources.insert(local_track, source.clone());
+        }
+    }
+
+    /// The subscriptions a published track feeds.
+    pub(crate) fn subscriptions_mut(&mut self, source: &TrackKey) -> Option<&mut Vec<Subscription>> {
+        self.tracks.get_mut(source).map(|(_, subs)| subs)
+    }
+
+    /// The published track a subscriber's local track copies.
+    pub(crate) fn source_of(&self, local_track: &TrackKey) -> Option<&PublishedTrack> {
+        let source = self.sources.get(local_track)?;
+        self.tracks.get(source).map(|(t, _)| t)
+    }
+
+    /// Video tracks feeding `subscriber_conn` (to ask for keyframes when it connects).
+    pub(crate) fn video_sources_of(&self, subscriber_conn: ConnId) -> Vec<PublishedTrack> {
+        self.tracks
+            .values()
+            .filter(|(t, subs)| t.kind == RtpCodecKind::Video && subs.iter().any(|s| s.conn == subscriber_conn))
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Forgets a connection: its published tracks and its subscriptions.
+    pub(crate) fn remove_conn(&mut self, conn: ConnId) {
+        self.tracks.retain(|(c, _), _| *c != conn);
+        for (_, subs) in self.tracks.values_mut() {
+            subs.retain(|s| s.conn != conn);
+        }
+        let tracks = &self.tracks;
+        self.sources.retain(|(c, _), source| *c != conn && tracks.contains_key(source));
+    }
+}
+
+/// Makes a publisher's packet a packet of the subscriber's sender.
+pub(crate) fn rewrite(packet: &mut rtp::Packet, ssrc: u32, payload_type: u8) {
+    packet.header.ssrc = ssrc;
+    packet.header.payload_type = payload_type;
+    packet.header.extension = false;
+    packet.header.extensions.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(participant: &str, conn: ConnId, kind: RtpCodecKind) -> PublishedTrack {
+        PublishedTrack {
+            participant: participant.into(),
+            conn,
+            receiver: RTCRtpReceiverId::default(),
+            ssrc: 1,
+            kind,
+            codec: RTCRtpCodec::default(),
+        }
+    }
+
+    #[test]
+    fn a_participant_is_offered_everyone_elses_tracks_but_not_their_own() {
+        let mut r = Routes::default();
+        r.publish((1, "a-video".into()), track("ann", 1, RtpCodecKind::Video));
+        r.publish((2, "b-audio".into()), track("bob", 2, RtpCodecKind::Audio));
+        let for_ann: Vec<_> = r.tracks_of_others("ann").into_iter().map(|(k, _)| k.1).collect();
+        assert_eq!(for_ann, ["b-audio"]);
+    }
+
+    #[test]
+    fn removing_a_subscriber_stops_its_copies_and_removing_a_publisher_its_tracks() {
+        let mut r = Routes::default();
+        let source: TrackKey = (1, "a-video".into());
+        r.publish(source.clone(), track("ann", 1, RtpCodecKind::Video));
+        let sub = Subscription { conn: 5, sender: RTCRtpSenderId::default(), ssrc: 9, payload_type: None };
+        r.subscribe(&source, (5, "t0".into()), sub);
+        assert_eq!(r.video_sources_of(5).len(), 1);
+        assert!(r.source_of(&(5, "t0".into())).is_some());
+        r.remove_conn(5);
+        assert!(r.subscriptions_mut(&source).unwrap().is_empty());
+        assert!(r.source_of(&(5, "t0".into())).is_none());
+        r.remove_conn(1);
+        assert!(r.subscriptions_mut(&source).is_none());
+    }
+
+    #[test]
+    fn rewrite_sets_the_subscribers_ssrc_and_payload_type_and_drops_extensions() {
+        let mut p = rtp::Packet::default();
+        p.header.ssrc = 1;
+        p.header.payload_type = 100;
+        p.header.extension = true;
+        p.header.extensions.push(rtp::header::Extension { id: 3, payload: bytes::Bytes::from_static(&[1]) });
+        rewrite(&mut p, 42, 96);
+        assert_eq!((p.header.ssrc, p.header.payload_type, p.header.extension), (42, 96, false));
+        assert!(p.header.extensions.is_empty());
+    }
+}

@@ -1,0 +1,473 @@
+//! The event loop that owns every connection of the node, and the handle that
+//! signaling uses to reach it.
+//!
+//! One thread, one UDP socket, no task, channel or lock per connection or packet:
+//! a datagram is routed (`IceDemux`), handed to its connection, and whatever that
+//! produces (datagrams, events, decrypted RTP) is handled before the next one.
+//! Signaling talks to the loop through one bounded command queue, checked at least
+//! every `COMMAND_LATENCY`.
+
+use super::SfuError;
+use super::forwarding::{PublishedTrack, Routes, Subscription, TrackKey, rewrite};
+use super::ice_demux::{ConnId, IceDemux};
+use super::peer;
+use bytes::BytesMut;
+use rand::Rng;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How long a command may wait for the loop (the loop's longest sleep).
+const COMMAND_LATENCY: Duration = Duration::from_millis(5);
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 2048;
+/// Commands that may wait for the loop before signaling is told it is busy.
+const COMMAND_QUEUE: usize = 1024;
+
+/// Where the node listens and what address it tells clients to send to.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The UDP address to bind (port 0: any free port).
+    pub bind: SocketAddr,
+    /// The address in the node's ICE candidate, when clients must use another one
+    /// than the bound address (NAT, a public IP).
+    pub advertised_ip: Option<std::net::IpAddr>,
+}
+
+/// Starts media nodes.
+pub struct SfuNode;
+
+impl SfuNode {
+    /// Binds the socket and starts the event loop on its own thread.
+    pub fn start(config: SfuConfig) -> Result<SfuHandle, SfuError> {
+        let socket = UdpSocket::bind(config.bind)?;
+        let bound = socket.local_addr()?;
+        let advertised = SocketAddr::new(config.advertised_ip.unwrap_or(bound.ip()), bound.port());
+        let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
+        let mut event_loop = EventLoop {
+            socket,
+            advertised,
+            inbox,
+            conns: HashMap::new(),
+            participants: HashMap::new(),
+            next_conn: 1,
+            demux: IceDemux::default(),
+            routes: Routes::default(),
+        };
+        std::thread::Builder::new().name("sfu-loop".into()).spawn(move || event_loop.run())?;
+        tracing::info!(%bound, %advertised, "media node listening");
+        Ok(SfuHandle { commands, addr: advertised })
+    }
+}
+
+/// Signaling's way into the event loop. Cheap to clone.
+#[derive(Clone)]
+pub struct SfuHandle {
+    commands: mpsc::SyncSender<Command>,
+    addr: SocketAddr,
+}
+
+enum Command {
+    Publish { participant: String, offer: String, reply: oneshot::Sender<Result<String, SfuError>> },
+    Subscribe { participant: String, reply: oneshot::Sender<Result<String, SfuError>> },
+    Answer { participant: String, answer: String, reply: oneshot::Sender<Result<(), SfuError>> },
+    Leave { participant: String },
+    Stop,
+}
+
+impl SfuHandle {
+    /// The address clients send media to.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn send(&self, command: Command) -> Result<(), SfuError> {
+        self.commands.try_send(command).map_err(|_| SfuError::Stopped)
+    }
+
+    /// A participant offers the tracks it publishes; answers with the node's SDP.
+    /// Publishing again replaces the earlier publish connection.
+    pub async fn publish(&self, participant: &str, offer_sdp: String) -> Result<String, SfuError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Publish { participant: participant.to_owned(), offer: offer_sdp, reply })?;
+        answer.await.map_err(|_| SfuError::Stopped)?
+    }
+
+    /// Opens (or reopens) a participant's subscribe connection carrying every track
+    /// the others publish now; returns the node's offer for the client to answer.
+    pub async fn subscribe(&self, participant: &str) -> Result<String, SfuError> {
+        let (reply, offer) = oneshot::channel();
+        self.send(Command::Subscribe { participant: participant.to_owned(), reply })?;
+        offer.await.map_err(|_| SfuError::Stopped)?
+    }
+
+    /// The client's answer to the node's subscribe offer.
+    pub async fn answer_subscription(&self, participant: &str, answer_sdp: String) -> Result<(), SfuError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Answer { participant: participant.to_owned(), answer: answer_sdp, reply })?;
+        done.await.map_err(|_| SfuError::Stopped)?
+    }
+
+    /// Closes a participant's connections and stops forwarding to and from them.
+    pub fn leave(&self, participant: &str) {
+        let _ = self.send(Command::Leave { participant: participant.to_owned() });
+    }
+
+    /// Stops the event loop.
+    pub fn stop(&self) {
+        let _ = self.send(Command::Stop);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Publish,
+    Subscribe,
+}
+
+struct Conn {
+    pc: RTCPeerConnection,
+    participant: String,
+    direction: Direction,
+}
+
+#[derive(Default)]
+struct Participant {
+    publish: Option<ConnId>,
+    subscribe: Option<ConnId>,
+}
+
+struct EventLoop {
+    socket: UdpSocket,
+    advertised: SocketAddr,
+    inbox: mpsc::Receiver<Command>,
+    conns: HashMap<ConnId, Conn>,
+    participants: HashMap<String, Participant>,
+    next_conn: ConnId,
+    demux: IceDemux,
+    routes: Routes,
+}
+
+impl EventLoop {
+    fn run(&mut self) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            loop {
+                match self.inbox.try_recv() {
+                    Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => return self.shutdown(),
+                    Ok(command) => self.command(command),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            let now = Instant::now();
+            let next_timer =
+                self.conns.values_mut().filter_map(|c| c.pc.poll_timeout()).min().unwrap_or(now + COMMAND_LATENCY);
+            let wait = next_timer.saturating_duration_since(now).clamp(Duration::from_micros(100), COMMAND_LATENCY);
+            if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
+                tracing::error!(error = %e, "cannot set the socket timeout");
+            }
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => self.datagram(&buf[..n], from),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => tracing::warn!(error = %e, "receive failed"),
+            }
+            self.fire_timers();
+        }
+    }
+
+    fn datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+        let Some(id) = self.demux.route(datagram, from) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let message = TaggedBytesMut {
+            now: Instant::now(),
+            transport: TransportContext {
+                local_addr: self.advertised,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(datagram),
+        };
+        if let Err(e) = conn.pc.handle_read(message) {
+            tracing::debug!(conn = id, error = %e, "datagram refused");
+        }
+        self.service(id);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ConnId> = self
+            .conns
+            .iter_mut()
+            .filter_map(|(id, c)| c.pc.poll_timeout().is_some_and(|t| t <= now).then_some(*id))
+            .collect();
+        for id in due {
+            if let Some(conn) = self.conns.get_mut(&id)
+                && let Err(e) = conn.pc.handle_timeout(now)
+            {
+                tracing::debug!(conn = id, error = %e, "timeout handling failed");
+            }
+            self.service(id);
+        }
+    }
+
+    /// Drains what `id` (and any connection it forwarded to) has to send, report or deliver.
+    fn service(&mut self, id: ConnId) {
+        let mut pending = vec![id];
+        while let Some(id) = pending.pop() {
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            while let Some(out) = conn.pc.poll_write() {
+                if let Err(e) = self.socket.send_to(&out.message, out.transport.peer_addr) {
+                    tracing::debug!(conn = id, error = %e, "send failed");
+                }
+            }
+            let mut events = Vec::new();
+            while let Some(e) = conn.pc.poll_event() {
+                events.push(e);
+            }
+            let mut messages = Vec::new();
+            while let Some(m) = conn.pc.poll_read() {
+                messages.push(m.message);
+            }
+            for event in events {
+                self.event(id, event, &mut pending);
+            }
+            for message in messages {
+                self.message(id, message, &mut pending);
+            }
+        }
+    }
+
+    fn event(&mut self, id: ConnId, event: RTCPeerConnectionEvent, pending: &mut Vec<ConnId>) {
+        match event {
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                let Some(conn) = self.conns.get_mut(&id) else { return };
+                if conn.direction != Direction::Publish {
+                    return;
+                }
+                let Some(receiver) = conn.pc.rtp_receiver(init.receiver_id) else { return };
+                let track = receiver.track();
+                let Some(codec) = track.codec(init.ssrc).cloned() else { return };
+                let published = PublishedTrack {
+                    participant: conn.participant.clone(),
+                    conn: id,
+                    receiver: init.receiver_id,
+                    ssrc: init.ssrc,
+                    kind: track.kind(),
+                    codec,
+                };
+                tracing::info!(participant = %published.participant, track = %init.track_id, kind = ?published.kind, "track published");
+                self.routes.publish((id, init.track_id), published);
+            }
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                tracing::debug!(conn = id, %state, "connection state");
+                match state {
+                    RTCPeerConnectionState::Connected => self.request_keyframes_for(id, pending),
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => self.drop_conn(id),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn message(&mut self, id: ConnId, message: RTCMessage, pending: &mut Vec<ConnId>) {
+        match message {
+            RTCMessage::RtpPacket(track_id, packet) => self.forward(id, track_id, packet, pending),
+            RTCMessage::RtcpPacket(track_id, _) => {
+                // A keyframe request from a subscriber: ask the publisher.
+                let Some(source) = self.routes.source_of(&(id, track_id)).cloned() else { return };
+                self.request_keyframe(&source, pending);
+            }
+            _ => {}
+        }
+    }
+
+    fn forward(&mut self, from: ConnId, track_id: String, packet: rtc::rtp::Packet, pending: &mut Vec<ConnId>) {
+        let key: TrackKey = (from, track_id);
+        let Some(subs) = self.routes.subscriptions_mut(&key) else { return };
+        let now = Instant::now();
+        for sub in subs.iter_mut() {
+            let Some(conn) = self.conns.get_mut(&sub.conn) else { continue };
+            let Some(mut sender) = conn.pc.rtp_sender(sub.sender) else { continue };
+            let payload_type = match sub.payload_type {
+                Some(pt) => pt,
+                None => match sender.get_parameters().rtp_parameters.codecs.first() {
+                    Some(codec) => *sub.payload_type.insert(codec.payload_type),
+                    None => continue,
+                },
+            };
+            let mut copy = packet.clone();
+            rewrite(&mut copy, sub.ssrc, payload_type);
+            if let Err(e) = sender.write_rtp(now, copy) {
+                tracing::debug!(conn = sub.conn, error = %e, "forward refused");
+            }
+            pending.push(sub.conn);
+        }
+    }
+
+    fn request_keyframe(&mut self, source: &PublishedTrack, pending: &mut Vec<ConnId>) {
+        let Some(conn) = self.conns.get_mut(&source.conn) else { return };
+        let Some(mut receiver) = conn.pc.rtp_receiver(source.receiver) else { return };
+        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: source.ssrc };
+        if let Err(e) = receiver.write_rtcp(Instant::now(), vec![Box::new(pli)]) {
+            tracing::debug!(conn = source.conn, error = %e, "keyframe request failed");
+        }
+        pending.push(source.conn);
+    }
+
+    /// A subscriber just connected: it needs a keyframe of every video it receives.
+    fn request_keyframes_for(&mut self, id: ConnId, pending: &mut Vec<ConnId>) {
+        for source in self.routes.video_sources_of(id) {
+            self.request_keyframe(&source, pending);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Publish { participant, offer, reply } => {
+                let _ = reply.send(self.publish(participant, offer));
+            }
+            Command::Subscribe { participant, reply } => {
+                let _ = reply.send(self.subscribe(participant));
+            }
+            Command::Answer { participant, answer, reply } => {
+                let _ = reply.send(self.answer(&participant, answer));
+            }
+            Command::Leave { participant } => self.leave(&participant),
+            Command::Stop => {}
+        }
+    }
+
+    fn add_conn(&mut self, participant: &str, direction: Direction, pc: RTCPeerConnection, ufrag: String) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.demux.register(ufrag, id);
+        self.conns.insert(id, Conn { pc, participant: participant.to_owned(), direction });
+        let entry = self.participants.entry(participant.to_owned()).or_default();
+        let old = match direction {
+            Direction::Publish => entry.publish.replace(id),
+            Direction::Subscribe => entry.subscribe.replace(id),
+        };
+        if let Some(old) = old {
+            self.close_conn(old);
+        }
+        id
+    }
+
+    fn publish(&mut self, participant: String, offer: String) -> Result<String, SfuError> {
+        let now = Instant::now();
+        let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, now)?;
+        pc.set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
+        let answer = pc.create_answer(None)?;
+        pc.set_local_description(now, answer)?;
+        let sdp =
+            pc.local_description().map(|d| d.sdp.clone()).ok_or_else(|| SfuError::Negotiation("no answer".into()))?;
+        let id = self.add_conn(&participant, Direction::Publish, pc, ufrag);
+        self.service(id);
+        Ok(sdp)
+    }
+
+    fn subscribe(&mut self, participant: String) -> Result<String, SfuError> {
+        let now = Instant::now();
+        let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, now)?;
+        let id = self.next_conn;
+        let mut planned = Vec::new();
+        for (n, (source, track)) in self.routes.tracks_of_others(&participant).into_iter().enumerate() {
+            let ssrc: u32 = rand::rng().random();
+            let local_track_id = format!("{}-{n}", track.participant);
+            let encoding = RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                codec: track.codec.clone(),
+                ..Default::default()
+            };
+            let outgoing = MediaStreamTrack::new(
+                track.participant.clone(),
+                local_track_id.clone(),
+                local_track_id.clone(),
+                track.kind,
+                vec![encoding],
+            );
+            let sender = pc.add_track(outgoing)?;
+            planned.push((source, (id, local_track_id), Subscription { conn: id, sender, ssrc, payload_type: None }));
+        }
+        let offer = pc.create_offer(None)?;
+        pc.set_local_description(now, offer)?;
+        let sdp =
+            pc.local_description().map(|d| d.sdp.clone()).ok_or_else(|| SfuError::Negotiation("no offer".into()))?;
+        let added = self.add_conn(&participant, Direction::Subscribe, pc, ufrag);
+        debug_assert_eq!(added, id);
+        for (source, local, sub) in planned {
+            self.routes.subscribe(&source, local, sub);
+        }
+        self.service(id);
+        Ok(sdp)
+    }
+
+    fn answer(&mut self, participant: &str, answer: String) -> Result<(), SfuError> {
+        let id = self.participants.get(participant).and_then(|p| p.subscribe).ok_or(SfuError::UnknownParticipant)?;
+        let conn = self.conns.get_mut(&id).ok_or(SfuError::UnknownParticipant)?;
+        conn.pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
+        self.service(id);
+        Ok(())
+    }
+
+    fn leave(&mut self, participant: &str) {
+        if let Some(p) = self.participants.remove(participant) {
+            for id in [p.publish, p.subscribe].into_iter().flatten() {
+                self.close_conn(id);
+            }
+        }
+    }
+
+    /// Closes a connection politely (DTLS close_notify goes out) and forgets it.
+    fn close_conn(&mut self, id: ConnId) {
+        if let Some(mut conn) = self.conns.remove(&id) {
+            let _ = conn.pc.close();
+            while let Some(out) = conn.pc.poll_write() {
+                let _ = self.socket.send_to(&out.message, out.transport.peer_addr);
+            }
+        }
+        self.forget(id);
+    }
+
+    /// Forgets a connection that failed or closed by itself.
+    fn drop_conn(&mut self, id: ConnId) {
+        self.conns.remove(&id);
+        self.forget(id);
+    }
+
+    fn forget(&mut self, id: ConnId) {
+        self.demux.remove(id);
+        self.routes.remove_conn(id);
+        for p in self.participants.values_mut() {
+            if p.publish == Some(id) {
+                p.publish = None;
+            }
+            if p.subscribe == Some(id) {
+                p.subscribe = None;
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close_conn(id);
+        }
+        tracing::info!("media node stopped");
+    }
+}
