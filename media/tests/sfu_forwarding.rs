@@ -4,7 +4,7 @@
 //! on their own sockets, so every byte crosses the kernel as it would from a browser.
 
 use bytes::{Bytes, BytesMut};
-use confer_media::sfu::{DeliverKeyframeRequests, SfuConfig, SfuHandle, SfuNode};
+use confer_media::sfu::{DeliverKeyframeRequests, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -193,7 +193,7 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
         n += 1;
         frame(sender, &mut ann, n);
         ann.pump();
-        let offer = node.subscribe("bob").await.unwrap();
+        let (offer, _updates) = node.subscribe("bob").await.unwrap();
         if offer.contains("m=video") {
             break offer;
         }
@@ -262,5 +262,81 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert_eq!(bob.rtp.len(), count, "nothing from a participant who left");
+    node.stop();
+}
+
+fn ssrc_in(sdp: &str) -> Option<u32> {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ssrc:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+}
+
+async fn answer(node: &SfuHandle, name: &str, client: &mut Client, offer: String) {
+    client.pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(offer).unwrap()).unwrap();
+    let answer = client.pc.create_answer(None).unwrap();
+    client.pc.set_local_description(Instant::now(), answer).unwrap();
+    node.answer_subscription(name, client.pc.local_description().unwrap().sdp.clone()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_when_the_publisher_leaves() {
+    let node = SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+
+    // bob is alone: his subscribe connection starts with nothing to receive.
+    let mut bob = Client::new();
+    let (offer, mut updates) = node.subscribe("bob").await.unwrap();
+    assert!(!offer.contains("m=video"));
+    answer(&node, "bob", &mut bob, offer).await;
+
+    // ann arrives and publishes; once her track is known, bob is offered it.
+    let mut ann = Client::new();
+    let sender = ann.pc.add_track(vp8_track()).unwrap();
+    publish(&node, "ann", &mut ann).await;
+    pump_until(&mut [&mut ann], |c| c[0].connected, "the publisher to connect").await;
+    let mut n = 0u16;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let offer = loop {
+        n += 1;
+        frame(sender, &mut ann, n);
+        ann.pump();
+        bob.pump();
+        if let Ok(SubscriberUpdate::Offer(offer)) = updates.try_recv() {
+            break offer;
+        }
+        assert!(Instant::now() < deadline, "bob was never offered ann's track");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(offer.contains("m=video"), "the new offer carries ann's video");
+    let announced = ssrc_in(&offer).expect("an SSRC for bob's copy");
+    answer(&node, "bob", &mut bob, offer).await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bob.rtp.len() < 20 {
+        assert!(Instant::now() < deadline, "only {} packets reached bob", bob.rtp.len());
+        n += 1;
+        frame(sender, &mut ann, n);
+        for _ in 0..3 {
+            ann.pump();
+            bob.pump();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    assert!(bob.rtp.iter().all(|p| p.header.ssrc == announced));
+    assert!(bob.rtp.iter().all(|p| p.payload[1..].starts_with(b"frame-")));
+
+    // ann leaves: bob is offered a session without her track.
+    node.leave("ann");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let offer = loop {
+        bob.pump();
+        if let Ok(SubscriberUpdate::Offer(offer)) = updates.try_recv() {
+            break offer;
+        }
+        assert!(Instant::now() < deadline, "bob was not told that ann's track is gone");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(!offer.contains(&format!("a=ssrc:{announced}")), "ann's copy is no longer offered");
+    answer(&node, "bob", &mut bob, offer).await;
     node.stop();
 }

@@ -91,6 +91,11 @@ impl Routes {
             .collect()
     }
 
+    /// Every subscriber copy of the tracks `publisher_conn` publishes.
+    pub(crate) fn copies_of_publisher(&self, publisher_conn: ConnId) -> Vec<Subscription> {
+        self.tracks.iter().filter(|((c, _), _)| *c == publisher_conn).flat_map(|(_, (_, subs))| subs.clone()).collect()
+    }
+
     /// Forgets a connection: its published tracks and its subscriptions.
     pub(crate) fn remove_conn(&mut self, conn: ConnId) {
         self.tracks.retain(|(c, _), _| *c != conn);

@@ -80,9 +80,25 @@ pub struct SfuHandle {
     addr: SocketAddr,
 }
 
+/// What the node tells a subscriber after the first offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriberUpdate {
+    /// Tracks were added or removed: answer this offer with `answer_subscription`.
+    Offer(String),
+}
+
+/// Updates for one subscriber, in order. Bounded: a subscriber that stops reading
+/// misses updates rather than stalling the node.
+pub type SubscriberUpdates = tokio::sync::mpsc::Receiver<SubscriberUpdate>;
+
+/// Updates queued per subscriber before further ones are dropped.
+const UPDATE_QUEUE: usize = 64;
+
+type Subscribed = (String, SubscriberUpdates);
+
 enum Command {
     Publish { participant: String, offer: String, reply: oneshot::Sender<Result<String, SfuError>> },
-    Subscribe { participant: String, reply: oneshot::Sender<Result<String, SfuError>> },
+    Subscribe { participant: String, reply: oneshot::Sender<Result<Subscribed, SfuError>> },
     Answer { participant: String, answer: String, reply: oneshot::Sender<Result<(), SfuError>> },
     Leave { participant: String },
     Stop,
@@ -107,8 +123,9 @@ impl SfuHandle {
     }
 
     /// Opens (or reopens) a participant's subscribe connection carrying every track
-    /// the others publish now; returns the node's offer for the client to answer.
-    pub async fn subscribe(&self, participant: &str) -> Result<String, SfuError> {
+    /// the others publish now. Returns the node's offer for the client to answer, and
+    /// the updates (new offers) that follow as others start or stop publishing.
+    pub async fn subscribe(&self, participant: &str) -> Result<(String, SubscriberUpdates), SfuError> {
         let (reply, offer) = oneshot::channel();
         self.send(Command::Subscribe { participant: participant.to_owned(), reply })?;
         offer.await.map_err(|_| SfuError::Stopped)?
@@ -142,6 +159,12 @@ struct Conn {
     pc: RTCPeerConnection,
     participant: String,
     direction: Direction,
+    /// Subscribe connections: where new offers go.
+    updates: Option<tokio::sync::mpsc::Sender<SubscriberUpdate>>,
+    /// An offer is out and its answer has not come back.
+    offer_pending: bool,
+    /// Tracks changed while an offer was out: offer again after the answer.
+    renegotiate_after_answer: bool,
 }
 
 #[derive(Default)]
@@ -270,7 +293,23 @@ impl EventLoop {
                     codec,
                 };
                 tracing::info!(participant = %published.participant, track = %init.track_id, kind = ?published.kind, "track published");
-                self.routes.publish((id, init.track_id), published);
+                let source: TrackKey = (id, init.track_id);
+                self.routes.publish(source.clone(), published.clone());
+                // Everyone already subscribed gets the new track, by renegotiation.
+                let subscribers: Vec<ConnId> = self
+                    .participants
+                    .iter()
+                    .filter(|(name, _)| **name != published.participant)
+                    .filter_map(|(_, p)| p.subscribe)
+                    .collect();
+                for sub in subscribers {
+                    if let Err(e) = self.add_subscription(sub, &source, &published) {
+                        tracing::warn!(conn = sub, error = %e, "cannot add a track to a subscriber");
+                        continue;
+                    }
+                    self.renegotiate(sub);
+                    pending.push(sub);
+                }
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 tracing::debug!(conn = id, %state, "connection state");
@@ -356,7 +395,17 @@ impl EventLoop {
         let id = self.next_conn;
         self.next_conn += 1;
         self.demux.register(ufrag, id);
-        self.conns.insert(id, Conn { pc, participant: participant.to_owned(), direction });
+        self.conns.insert(
+            id,
+            Conn {
+                pc,
+                participant: participant.to_owned(),
+                direction,
+                updates: None,
+                offer_pending: false,
+                renegotiate_after_answer: false,
+            },
+        );
         let entry = self.participants.entry(participant.to_owned()).or_default();
         let old = match direction {
             Direction::Publish => entry.publish.replace(id),
@@ -381,46 +430,89 @@ impl EventLoop {
         Ok(sdp)
     }
 
-    fn subscribe(&mut self, participant: String) -> Result<String, SfuError> {
+    /// Adds a sendonly copy of `track` to subscribe connection `sub` and starts forwarding to it.
+    fn add_subscription(&mut self, sub: ConnId, source: &TrackKey, track: &PublishedTrack) -> Result<(), SfuError> {
+        let conn = self.conns.get_mut(&sub).ok_or(SfuError::UnknownParticipant)?;
+        let ssrc: u32 = rand::rng().random();
+        let local_track_id = format!("{}-{}", track.participant, source.1);
+        let encoding = RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec: track.codec.clone(),
+            ..Default::default()
+        };
+        let outgoing = MediaStreamTrack::new(
+            track.participant.clone(),
+            local_track_id.clone(),
+            local_track_id.clone(),
+            track.kind,
+            vec![encoding],
+        );
+        let sender = conn.pc.add_track(outgoing)?;
+        self.routes.subscribe(
+            source,
+            (sub, local_track_id),
+            Subscription { conn: sub, sender, ssrc, payload_type: None },
+        );
+        Ok(())
+    }
+
+    /// Sends subscriber `id` a new offer, or, while one is out, does so after its answer.
+    fn renegotiate(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        if conn.offer_pending {
+            conn.renegotiate_after_answer = true;
+            return;
+        }
         let now = Instant::now();
-        let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, now)?;
-        let id = self.next_conn;
-        let mut planned = Vec::new();
-        for (n, (source, track)) in self.routes.tracks_of_others(&participant).into_iter().enumerate() {
-            let ssrc: u32 = rand::rng().random();
-            let local_track_id = format!("{}-{n}", track.participant);
-            let encoding = RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                codec: track.codec.clone(),
-                ..Default::default()
-            };
-            let outgoing = MediaStreamTrack::new(
-                track.participant.clone(),
-                local_track_id.clone(),
-                local_track_id.clone(),
-                track.kind,
-                vec![encoding],
-            );
-            let sender = pc.add_track(outgoing)?;
-            planned.push((source, (id, local_track_id), Subscription { conn: id, sender, ssrc, payload_type: None }));
+        let offered = conn.pc.create_offer(None).and_then(|offer| conn.pc.set_local_description(now, offer));
+        if let Err(e) = offered {
+            tracing::warn!(conn = id, error = %e, "cannot renegotiate");
+            return;
         }
-        let offer = pc.create_offer(None)?;
-        pc.set_local_description(now, offer)?;
-        let sdp =
-            pc.local_description().map(|d| d.sdp.clone()).ok_or_else(|| SfuError::Negotiation("no offer".into()))?;
-        let added = self.add_conn(&participant, Direction::Subscribe, pc, ufrag);
-        debug_assert_eq!(added, id);
-        for (source, local, sub) in planned {
-            self.routes.subscribe(&source, local, sub);
+        let Some(sdp) = conn.pc.local_description().map(|d| d.sdp.clone()) else { return };
+        conn.offer_pending = true;
+        if let Some(updates) = &conn.updates
+            && updates.try_send(SubscriberUpdate::Offer(sdp)).is_err()
+        {
+            tracing::warn!(conn = id, "subscriber is not reading its updates; offer dropped");
         }
+    }
+
+    fn subscribe(&mut self, participant: String) -> Result<Subscribed, SfuError> {
+        let now = Instant::now();
+        let peer::NewPeer { pc, ufrag } = peer::build(self.advertised, now)?;
+        let (updates, receiver) = tokio::sync::mpsc::channel(UPDATE_QUEUE);
+        let id = self.add_conn(&participant, Direction::Subscribe, pc, ufrag);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.updates = Some(updates);
+        }
+        for (source, track) in self.routes.tracks_of_others(&participant) {
+            self.add_subscription(id, &source, &track)?;
+        }
+        let conn = self.conns.get_mut(&id).ok_or(SfuError::UnknownParticipant)?;
+        // A data channel from the start: it gives the first offer a section (and ICE
+        // credentials) even when nobody publishes yet, and will carry chat.
+        conn.pc.create_data_channel("confer", None)?;
+        let offer = conn.pc.create_offer(None)?;
+        conn.pc.set_local_description(now, offer)?;
+        let sdp = conn
+            .pc
+            .local_description()
+            .map(|d| d.sdp.clone())
+            .ok_or_else(|| SfuError::Negotiation("no offer".into()))?;
+        conn.offer_pending = true;
         self.service(id);
-        Ok(sdp)
+        Ok((sdp, receiver))
     }
 
     fn answer(&mut self, participant: &str, answer: String) -> Result<(), SfuError> {
         let id = self.participants.get(participant).and_then(|p| p.subscribe).ok_or(SfuError::UnknownParticipant)?;
         let conn = self.conns.get_mut(&id).ok_or(SfuError::UnknownParticipant)?;
         conn.pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
+        conn.offer_pending = false;
+        if std::mem::take(&mut conn.renegotiate_after_answer) {
+            self.renegotiate(id);
+        }
         self.service(id);
         Ok(())
     }
@@ -452,7 +544,24 @@ impl EventLoop {
 
     fn forget(&mut self, id: ConnId) {
         self.demux.remove(id);
+        // Subscribers of this connection's tracks lose them, by renegotiation.
+        let copies = self.routes.copies_of_publisher(id);
         self.routes.remove_conn(id);
+        let mut touched = Vec::new();
+        for copy in copies {
+            if let Some(conn) = self.conns.get_mut(&copy.conn) {
+                if let Err(e) = conn.pc.remove_track(copy.sender) {
+                    tracing::debug!(conn = copy.conn, error = %e, "cannot remove a track");
+                }
+                touched.push(copy.conn);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for sub in touched {
+            self.renegotiate(sub);
+            self.service(sub);
+        }
         for p in self.participants.values_mut() {
             if p.publish == Some(id) {
                 p.publish = None;
