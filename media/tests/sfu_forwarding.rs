@@ -4,7 +4,7 @@
 //! on their own sockets, so every byte crosses the kernel as it would from a browser.
 
 use bytes::{Bytes, BytesMut};
-use confer_media::sfu::{DeliverKeyframeRequests, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate};
+use confer_media::sfu::{DeliverKeyframeRequests, Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -171,10 +171,11 @@ fn try_frame(sender: RTCRtpSenderId, publisher: &mut Client, n: u16) -> Result<(
 }
 
 async fn publish(node: &SfuHandle, name: &str, client: &mut Client) {
+    let seat = Seat::new("standup", name);
     let offer = client.pc.create_offer(None).unwrap();
     client.pc.set_local_description(Instant::now(), offer).unwrap();
     let sdp = client.pc.local_description().unwrap().sdp.clone();
-    let answer = node.publish(name, sdp).await.expect("the node answers the publish offer");
+    let answer = node.publish(&seat, sdp).await.expect("the node answers the publish offer");
     assert!(answer.contains("a=candidate:"), "the answer carries the node's candidate");
     client.pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer).unwrap()).unwrap();
 }
@@ -193,7 +194,7 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
         n += 1;
         frame(sender, &mut ann, n);
         ann.pump();
-        let (offer, _updates) = node.subscribe("bob").await.unwrap();
+        let (offer, _updates) = node.subscribe(&Seat::new("standup", "bob")).await.unwrap();
         if offer.contains("m=video") {
             break offer;
         }
@@ -212,7 +213,9 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     bob.pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(offer).unwrap()).unwrap();
     let answer = bob.pc.create_answer(None).unwrap();
     bob.pc.set_local_description(Instant::now(), answer).unwrap();
-    node.answer_subscription("bob", bob.pc.local_description().unwrap().sdp.clone()).await.unwrap();
+    node.answer_subscription(&Seat::new("standup", "bob"), bob.pc.local_description().unwrap().sdp.clone())
+        .await
+        .unwrap();
     pump_until(&mut [&mut ann, &mut bob], |c| c[1].connected, "the subscriber to connect").await;
 
     // The node asked ann for a keyframe for its new subscriber, by itself.
@@ -250,7 +253,7 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     pump_until(&mut [&mut ann, &mut bob], |c| c[0].keyframe_requests > before, "bob's keyframe request at ann").await;
 
     // Once ann has left, what she still sends is not forwarded.
-    node.leave("ann");
+    node.leave(&Seat::new("standup", "ann"));
     tokio::time::sleep(Duration::from_millis(50)).await;
     bob.pump();
     let count = bob.rtp.len();
@@ -273,10 +276,11 @@ fn ssrc_in(sdp: &str) -> Option<u32> {
 }
 
 async fn answer(node: &SfuHandle, name: &str, client: &mut Client, offer: String) {
+    let seat = Seat::new("standup", name);
     client.pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(offer).unwrap()).unwrap();
     let answer = client.pc.create_answer(None).unwrap();
     client.pc.set_local_description(Instant::now(), answer).unwrap();
-    node.answer_subscription(name, client.pc.local_description().unwrap().sdp.clone()).await.unwrap();
+    node.answer_subscription(&seat, client.pc.local_description().unwrap().sdp.clone()).await.unwrap();
 }
 
 #[tokio::test]
@@ -285,7 +289,7 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
 
     // bob is alone: his subscribe connection starts with nothing to receive.
     let mut bob = Client::new();
-    let (offer, mut updates) = node.subscribe("bob").await.unwrap();
+    let (offer, mut updates) = node.subscribe(&Seat::new("standup", "bob")).await.unwrap();
     assert!(!offer.contains("m=video"));
     answer(&node, "bob", &mut bob, offer).await;
 
@@ -308,6 +312,8 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert!(offer.contains("m=video"), "the new offer carries ann's video");
+    let (elsewhere, mut elsewhere_updates) = node.subscribe(&Seat::new("other-room", "cat")).await.unwrap();
+    assert!(!elsewhere.contains("m=video"), "nothing of ann's reaches another room");
     let announced = ssrc_in(&offer).expect("an SSRC for bob's copy");
     answer(&node, "bob", &mut bob, offer).await;
 
@@ -326,7 +332,7 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
     assert!(bob.rtp.iter().all(|p| p.payload[1..].starts_with(b"frame-")));
 
     // ann leaves: bob is offered a session without her track.
-    node.leave("ann");
+    node.leave(&Seat::new("standup", "ann"));
     let deadline = Instant::now() + Duration::from_secs(5);
     let offer = loop {
         bob.pump();
@@ -337,6 +343,7 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert!(!offer.contains(&format!("a=ssrc:{announced}")), "ann's copy is no longer offered");
+    assert!(elsewhere_updates.try_recv().is_err(), "another room was never offered anything");
     answer(&node, "bob", &mut bob, offer).await;
     node.stop();
 }

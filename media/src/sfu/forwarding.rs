@@ -8,6 +8,7 @@
 //! audio-level extension will be remapped when active-speaker detection needs it).
 
 use super::ice_demux::ConnId;
+use super::node::Seat;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 /// A track a participant publishes, as the node receives it.
 #[derive(Debug, Clone)]
 pub(crate) struct PublishedTrack {
-    pub(crate) participant: String,
+    pub(crate) seat: Seat,
     pub(crate) conn: ConnId,
     pub(crate) receiver: RTCRtpReceiverId,
     pub(crate) ssrc: u32,
@@ -51,15 +52,15 @@ impl Routes {
         self.tracks.entry(key).or_insert_with(|| (track, Vec::new()));
     }
 
-    /// Published tracks of everyone but `participant`.
-    pub(crate) fn tracks_of_others(&self, participant: &str) -> Vec<(TrackKey, PublishedTrack)> {
+    /// What `seat` may receive: the tracks published by everyone else in its room.
+    pub(crate) fn tracks_for(&self, seat: &Seat) -> Vec<(TrackKey, PublishedTrack)> {
         let mut out: Vec<_> = self
             .tracks
             .iter()
-            .filter(|(_, (t, _))| t.participant != participant)
+            .filter(|(_, (t, _))| t.seat.room == seat.room && t.seat != *seat)
             .map(|(k, (t, _))| (k.clone(), t.clone()))
             .collect();
-        out.sort_by(|a, b| (a.1.participant.as_str(), a.0.1.as_str()).cmp(&(b.1.participant.as_str(), b.0.1.as_str())));
+        out.sort_by(|a, b| (&a.1.seat, &a.0.1).cmp(&(&b.1.seat, &b.0.1)));
         out
     }
 
@@ -121,7 +122,7 @@ mod tests {
 
     fn track(participant: &str, conn: ConnId, kind: RtpCodecKind) -> PublishedTrack {
         PublishedTrack {
-            participant: participant.into(),
+            seat: Seat::new("room", participant),
             conn,
             receiver: RTCRtpReceiverId::default(),
             ssrc: 1,
@@ -131,12 +132,17 @@ mod tests {
     }
 
     #[test]
-    fn a_participant_is_offered_everyone_elses_tracks_but_not_their_own() {
+    fn a_participant_is_offered_everyone_elses_tracks_in_their_room_only() {
         let mut r = Routes::default();
         r.publish((1, "a-video".into()), track("ann", 1, RtpCodecKind::Video));
         r.publish((2, "b-audio".into()), track("bob", 2, RtpCodecKind::Audio));
-        let for_ann: Vec<_> = r.tracks_of_others("ann").into_iter().map(|(k, _)| k.1).collect();
+        let mut elsewhere = track("cat", 3, RtpCodecKind::Video);
+        elsewhere.seat = Seat::new("other-room", "cat");
+        r.publish((3, "c-video".into()), elsewhere);
+        let for_ann: Vec<_> = r.tracks_for(&Seat::new("room", "ann")).into_iter().map(|(k, _)| k.1).collect();
         assert_eq!(for_ann, ["b-audio"]);
+        let for_cat: Vec<_> = r.tracks_for(&Seat::new("other-room", "cat")).into_iter().map(|(k, _)| k.1).collect();
+        assert!(for_cat.is_empty());
     }
 
     #[test]

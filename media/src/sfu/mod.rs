@@ -24,4 +24,4 @@ mod peer;
 
 pub use error::SfuError;
 pub use keyframe_requests::DeliverKeyframeRequests;
-pub use node::{SfuConfig, SfuHandle, SfuNode, SubscriberUpdate, SubscriberUpdates};
+pub use node::{Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate, SubscriberUpdates};

@@ -96,11 +96,27 @@ const UPDATE_QUEUE: usize = 64;
 
 type Subscribed = (String, SubscriberUpdates);
 
+/// A participant of one room: media is only ever forwarded between seats of the same room.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Seat {
+    /// The room.
+    pub room: String,
+    /// The participant, unique within the room.
+    pub participant: String,
+}
+
+impl Seat {
+    /// The seat of `participant` in `room`.
+    pub fn new(room: &str, participant: &str) -> Self {
+        Self { room: room.to_owned(), participant: participant.to_owned() }
+    }
+}
+
 enum Command {
-    Publish { participant: String, offer: String, reply: oneshot::Sender<Result<String, SfuError>> },
-    Subscribe { participant: String, reply: oneshot::Sender<Result<Subscribed, SfuError>> },
-    Answer { participant: String, answer: String, reply: oneshot::Sender<Result<(), SfuError>> },
-    Leave { participant: String },
+    Publish { seat: Seat, offer: String, reply: oneshot::Sender<Result<String, SfuError>> },
+    Subscribe { seat: Seat, reply: oneshot::Sender<Result<Subscribed, SfuError>> },
+    Answer { seat: Seat, answer: String, reply: oneshot::Sender<Result<(), SfuError>> },
+    Leave { seat: Seat },
     Stop,
 }
 
@@ -116,31 +132,31 @@ impl SfuHandle {
 
     /// A participant offers the tracks it publishes; answers with the node's SDP.
     /// Publishing again replaces the earlier publish connection.
-    pub async fn publish(&self, participant: &str, offer_sdp: String) -> Result<String, SfuError> {
+    pub async fn publish(&self, seat: &Seat, offer_sdp: String) -> Result<String, SfuError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Publish { participant: participant.to_owned(), offer: offer_sdp, reply })?;
+        self.send(Command::Publish { seat: seat.clone(), offer: offer_sdp, reply })?;
         answer.await.map_err(|_| SfuError::Stopped)?
     }
 
     /// Opens (or reopens) a participant's subscribe connection carrying every track
     /// the others publish now. Returns the node's offer for the client to answer, and
     /// the updates (new offers) that follow as others start or stop publishing.
-    pub async fn subscribe(&self, participant: &str) -> Result<(String, SubscriberUpdates), SfuError> {
+    pub async fn subscribe(&self, seat: &Seat) -> Result<(String, SubscriberUpdates), SfuError> {
         let (reply, offer) = oneshot::channel();
-        self.send(Command::Subscribe { participant: participant.to_owned(), reply })?;
+        self.send(Command::Subscribe { seat: seat.clone(), reply })?;
         offer.await.map_err(|_| SfuError::Stopped)?
     }
 
     /// The client's answer to the node's subscribe offer.
-    pub async fn answer_subscription(&self, participant: &str, answer_sdp: String) -> Result<(), SfuError> {
+    pub async fn answer_subscription(&self, seat: &Seat, answer_sdp: String) -> Result<(), SfuError> {
         let (reply, done) = oneshot::channel();
-        self.send(Command::Answer { participant: participant.to_owned(), answer: answer_sdp, reply })?;
+        self.send(Command::Answer { seat: seat.clone(), answer: answer_sdp, reply })?;
         done.await.map_err(|_| SfuError::Stopped)?
     }
 
     /// Closes a participant's connections and stops forwarding to and from them.
-    pub fn leave(&self, participant: &str) {
-        let _ = self.send(Command::Leave { participant: participant.to_owned() });
+    pub fn leave(&self, seat: &Seat) {
+        let _ = self.send(Command::Leave { seat: seat.clone() });
     }
 
     /// Stops the event loop.
@@ -157,7 +173,7 @@ enum Direction {
 
 struct Conn {
     pc: RTCPeerConnection,
-    participant: String,
+    seat: Seat,
     direction: Direction,
     /// Subscribe connections: where new offers go.
     updates: Option<tokio::sync::mpsc::Sender<SubscriberUpdate>>,
@@ -178,7 +194,7 @@ struct EventLoop {
     advertised: SocketAddr,
     inbox: mpsc::Receiver<Command>,
     conns: HashMap<ConnId, Conn>,
-    participants: HashMap<String, Participant>,
+    participants: HashMap<Seat, Participant>,
     next_conn: ConnId,
     demux: IceDemux,
     routes: Routes,
@@ -285,21 +301,21 @@ impl EventLoop {
                 let track = receiver.track();
                 let Some(codec) = track.codec(init.ssrc).cloned() else { return };
                 let published = PublishedTrack {
-                    participant: conn.participant.clone(),
+                    seat: conn.seat.clone(),
                     conn: id,
                     receiver: init.receiver_id,
                     ssrc: init.ssrc,
                     kind: track.kind(),
                     codec,
                 };
-                tracing::info!(participant = %published.participant, track = %init.track_id, kind = ?published.kind, "track published");
+                tracing::info!(room = %published.seat.room, participant = %published.seat.participant, track = %init.track_id, kind = ?published.kind, "track published");
                 let source: TrackKey = (id, init.track_id);
                 self.routes.publish(source.clone(), published.clone());
                 // Everyone already subscribed gets the new track, by renegotiation.
                 let subscribers: Vec<ConnId> = self
                     .participants
                     .iter()
-                    .filter(|(name, _)| **name != published.participant)
+                    .filter(|(seat, _)| seat.room == published.seat.room && **seat != published.seat)
                     .filter_map(|(_, p)| p.subscribe)
                     .collect();
                 for sub in subscribers {
@@ -377,21 +393,21 @@ impl EventLoop {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Publish { participant, offer, reply } => {
-                let _ = reply.send(self.publish(participant, offer));
+            Command::Publish { seat, offer, reply } => {
+                let _ = reply.send(self.publish(seat, offer));
             }
-            Command::Subscribe { participant, reply } => {
-                let _ = reply.send(self.subscribe(participant));
+            Command::Subscribe { seat, reply } => {
+                let _ = reply.send(self.subscribe(seat));
             }
-            Command::Answer { participant, answer, reply } => {
-                let _ = reply.send(self.answer(&participant, answer));
+            Command::Answer { seat, answer, reply } => {
+                let _ = reply.send(self.answer(&seat, answer));
             }
-            Command::Leave { participant } => self.leave(&participant),
+            Command::Leave { seat } => self.leave(&seat),
             Command::Stop => {}
         }
     }
 
-    fn add_conn(&mut self, participant: &str, direction: Direction, pc: RTCPeerConnection, ufrag: String) -> ConnId {
+    fn add_conn(&mut self, seat: &Seat, direction: Direction, pc: RTCPeerConnection, ufrag: String) -> ConnId {
         let id = self.next_conn;
         self.next_conn += 1;
         self.demux.register(ufrag, id);
@@ -399,14 +415,14 @@ impl EventLoop {
             id,
             Conn {
                 pc,
-                participant: participant.to_owned(),
+                seat: seat.clone(),
                 direction,
                 updates: None,
                 offer_pending: false,
                 renegotiate_after_answer: false,
             },
         );
-        let entry = self.participants.entry(participant.to_owned()).or_default();
+        let entry = self.participants.entry(seat.clone()).or_default();
         let old = match direction {
             Direction::Publish => entry.publish.replace(id),
             Direction::Subscribe => entry.subscribe.replace(id),
@@ -417,7 +433,7 @@ impl EventLoop {
         id
     }
 
-    fn publish(&mut self, participant: String, offer: String) -> Result<String, SfuError> {
+    fn publish(&mut self, seat: Seat, offer: String) -> Result<String, SfuError> {
         let now = Instant::now();
         let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, now)?;
         pc.set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
@@ -425,7 +441,7 @@ impl EventLoop {
         pc.set_local_description(now, answer)?;
         let sdp =
             pc.local_description().map(|d| d.sdp.clone()).ok_or_else(|| SfuError::Negotiation("no answer".into()))?;
-        let id = self.add_conn(&participant, Direction::Publish, pc, ufrag);
+        let id = self.add_conn(&seat, Direction::Publish, pc, ufrag);
         self.service(id);
         Ok(sdp)
     }
@@ -434,14 +450,14 @@ impl EventLoop {
     fn add_subscription(&mut self, sub: ConnId, source: &TrackKey, track: &PublishedTrack) -> Result<(), SfuError> {
         let conn = self.conns.get_mut(&sub).ok_or(SfuError::UnknownParticipant)?;
         let ssrc: u32 = rand::rng().random();
-        let local_track_id = format!("{}-{}", track.participant, source.1);
+        let local_track_id = format!("{}-{}", track.seat.participant, source.1);
         let encoding = RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
             codec: track.codec.clone(),
             ..Default::default()
         };
         let outgoing = MediaStreamTrack::new(
-            track.participant.clone(),
+            track.seat.participant.clone(),
             local_track_id.clone(),
             local_track_id.clone(),
             track.kind,
@@ -478,15 +494,15 @@ impl EventLoop {
         }
     }
 
-    fn subscribe(&mut self, participant: String) -> Result<Subscribed, SfuError> {
+    fn subscribe(&mut self, seat: Seat) -> Result<Subscribed, SfuError> {
         let now = Instant::now();
         let peer::NewPeer { pc, ufrag } = peer::build(self.advertised, now)?;
         let (updates, receiver) = tokio::sync::mpsc::channel(UPDATE_QUEUE);
-        let id = self.add_conn(&participant, Direction::Subscribe, pc, ufrag);
+        let id = self.add_conn(&seat, Direction::Subscribe, pc, ufrag);
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.updates = Some(updates);
         }
-        for (source, track) in self.routes.tracks_of_others(&participant) {
+        for (source, track) in self.routes.tracks_for(&seat) {
             self.add_subscription(id, &source, &track)?;
         }
         let conn = self.conns.get_mut(&id).ok_or(SfuError::UnknownParticipant)?;
@@ -505,8 +521,8 @@ impl EventLoop {
         Ok((sdp, receiver))
     }
 
-    fn answer(&mut self, participant: &str, answer: String) -> Result<(), SfuError> {
-        let id = self.participants.get(participant).and_then(|p| p.subscribe).ok_or(SfuError::UnknownParticipant)?;
+    fn answer(&mut self, seat: &Seat, answer: String) -> Result<(), SfuError> {
+        let id = self.participants.get(seat).and_then(|p| p.subscribe).ok_or(SfuError::UnknownParticipant)?;
         let conn = self.conns.get_mut(&id).ok_or(SfuError::UnknownParticipant)?;
         conn.pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
         conn.offer_pending = false;
@@ -517,8 +533,8 @@ impl EventLoop {
         Ok(())
     }
 
-    fn leave(&mut self, participant: &str) {
-        if let Some(p) = self.participants.remove(participant) {
+    fn leave(&mut self, seat: &Seat) {
+        if let Some(p) = self.participants.remove(seat) {
             for id in [p.publish, p.subscribe].into_iter().flatten() {
                 self.close_conn(id);
             }
