@@ -1,6 +1,7 @@
-//! A tenant's media node, as a library: the room rules (`room`) and the SFU core
-//! (`sfu`); signaling and the site are to come. Not yet runnable as a whole: the
-//! `confer-media` binary says so.
+//! A tenant's media node, as a library: the room rules (`room`), the SFU core
+//! (`sfu`) and WebSocket signaling (`signaling`); the site and the binary are to
+//! come.
 
 pub mod room;
 pub mod sfu;
+pub mod signaling;

@@ -1,0 +1,166 @@
+//! The node's shared signaling state: the room rules, which WebSocket session holds
+//! which seat, and the SFU. Every change goes through one short critical section
+//! (no await inside), and what it produced is told to everyone concerned.
+
+use super::protocol::{Push, name_of};
+use crate::room::{
+    Command, JoinRequest, Joined, LeaveReason, ParticipantId, RoomError, RoomEvent, RoomName, RoomPolicy, Rooms,
+};
+use crate::sfu::{Seat, SfuHandle};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// A participant's place: their room and their id in it.
+pub(crate) type Place = (RoomName, ParticipantId);
+
+/// What the hub asks of a session.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Send this frame.
+    Push(Push),
+    /// The participant lost their seat (removed, meeting ended, taken over by a
+    /// reconnect): close the socket.
+    Close,
+}
+
+struct Link {
+    session: u64,
+    outgoing: mpsc::Sender<Outgoing>,
+}
+
+struct State {
+    rooms: Rooms,
+    links: HashMap<Place, Link>,
+}
+
+/// Signaling's shared state. One per node.
+pub struct Hub {
+    state: Mutex<State>,
+    sfu: SfuHandle,
+}
+
+/// How often expired seats are looked for.
+const TICK: Duration = Duration::from_millis(500);
+
+impl Hub {
+    /// A hub applying `policy`, forwarding media through `sfu`.
+    pub fn new(policy: RoomPolicy, sfu: SfuHandle) -> Arc<Self> {
+        Arc::new(Self { state: Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new() }), sfu })
+    }
+
+    /// The SFU the hub drives.
+    pub fn sfu(&self) -> &SfuHandle {
+        &self.sfu
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts the task that expires seats whose holders did not come back in time.
+    pub fn spawn_ticker(self: &Arc<Self>) {
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            loop {
+                interval.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                hub.tick();
+            }
+        });
+    }
+
+    /// Expires seats now.
+    pub fn tick(&self) {
+        let mut state = self.lock();
+        let events = state.rooms.tick(Instant::now());
+        self.tell(&mut state, events);
+    }
+
+    /// Ends every room (SIGTERM): everyone is told, the SFU lets go of them.
+    pub fn shutdown(&self) {
+        let mut state = self.lock();
+        let events = state.rooms.shutdown();
+        self.tell(&mut state, events);
+    }
+
+    /// Seats a participant, linking the seat to `session`. A reconnect takes the
+    /// seat over from the session that held it, which is closed.
+    pub(crate) fn join(
+        &self,
+        session: u64,
+        outgoing: mpsc::Sender<Outgoing>,
+        request: JoinRequest,
+    ) -> Result<Joined, RoomError> {
+        let mut state = self.lock();
+        let joined = state.rooms.join(request, Instant::now())?;
+        let place = (joined.room.room.clone(), joined.participant);
+        if let Some(old) = state.links.insert(place, Link { session, outgoing })
+            && old.session != session
+        {
+            let _ = old.outgoing.try_send(Outgoing::Close);
+        }
+        self.tell(&mut state, joined.events.clone());
+        Ok(joined)
+    }
+
+    /// Applies a seated participant's command.
+    pub(crate) fn command(&self, place: &Place, command: Command) -> Result<(), RoomError> {
+        let mut state = self.lock();
+        let events = state.rooms.handle(&place.0, place.1, command, Instant::now())?;
+        self.tell(&mut state, events);
+        Ok(())
+    }
+
+    /// Sends a chat message to everyone in the room.
+    pub(crate) fn chat(&self, place: &Place, text: String) -> Result<(), RoomError> {
+        let state = self.lock();
+        let snapshot = state.rooms.snapshot(&place.0).ok_or(RoomError::NoSuchRoom)?;
+        let name = name_of(&snapshot, place.1).ok_or(RoomError::NoSuchParticipant)?;
+        let push = Push::Chat { from: place.1, name, text };
+        for (p, link) in &state.links {
+            if p.0 == place.0 {
+                let _ = link.outgoing.try_send(Outgoing::Push(push.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// `session`'s socket closed without a goodbye: its participant is away and may
+    /// come back within the grace period. A session that no longer holds the seat
+    /// (taken over by a reconnect) changes nothing.
+    pub(crate) fn connection_lost(&self, session: u64, place: &Place) {
+        let mut state = self.lock();
+        if state.links.get(place).is_none_or(|l| l.session != session) {
+            return;
+        }
+        state.links.remove(place);
+        if let Ok(events) = state.rooms.connection_lost(&place.0, place.1, Instant::now()) {
+            self.tell(&mut state, events);
+        }
+    }
+
+    /// Tells each room's sessions its events; lets go of departed participants.
+    fn tell(&self, state: &mut State, events: Vec<RoomEvent>) {
+        for event in events {
+            let room = event.room().clone();
+            for (place, link) in &state.links {
+                if place.0 == room {
+                    let _ = link.outgoing.try_send(Outgoing::Push(Push::Event { event: event.clone() }));
+                }
+            }
+            if let RoomEvent::ParticipantLeft { participant, reason, .. } = event {
+                let place = (room.clone(), participant);
+                self.sfu.leave(&Seat::new(room.as_str(), &participant.to_string()));
+                if let Some(link) = state.links.remove(&place)
+                    && reason != LeaveReason::Left
+                {
+                    let _ = link.outgoing.try_send(Outgoing::Close);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! WebSocket signaling: the versioned JSON protocol of `docs/signaling.md`.
+//!
+//! - `protocol`: the frames, and parsing that turns anything malformed into an
+//!   error frame without changing anything.
+//! - `hub`: the node's shared state: the room rules, who is connected where, and
+//!   the SFU; it applies a request and tells everyone concerned.
+//! - `session`: one WebSocket: reads requests, writes replies, room events and the
+//!   SFU's renegotiation offers.
+
+mod hub;
+mod protocol;
+mod session;
+
+pub use hub::Hub;
+pub use protocol::PROTOCOL_VERSION;
+pub use session::websocket;

@@ -1,0 +1,239 @@
+//! One WebSocket: the participant's requests in, replies, room events and
+//! renegotiation offers out.
+
+use super::hub::{Hub, Outgoing, Place};
+use super::protocol::{self, MAX_FRAME_BYTES, Push, Reply, Request};
+use crate::room::{
+    Command, DisplayName, JoinRequest, MediaState, ParticipantId, ReconnectToken, RoomError, RoomName, RoomPassword,
+};
+use crate::sfu::{Seat, SubscriberUpdate, SubscriberUpdates};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Frames queued for one session before further pushes are dropped.
+const OUTGOING_QUEUE: usize = 256;
+
+/// `GET /ws`: upgrades to a signaling session.
+pub async fn websocket(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<Arc<Hub>>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, socket, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream.max_frame_size(MAX_FRAME_BYTES);
+    let hub = hub.get_ref().clone();
+    actix_web::rt::spawn(async move { Session::new(hub).run(socket, stream).await });
+    Ok(response)
+}
+
+struct Session {
+    id: u64,
+    hub: Arc<Hub>,
+    place: Option<Place>,
+    updates: Option<SubscriberUpdates>,
+    outgoing: mpsc::Sender<Outgoing>,
+    inbox: mpsc::Receiver<Outgoing>,
+    /// The participant said goodbye (or lost their seat): no reconnect grace.
+    done: bool,
+}
+
+/// Awaits the next subscriber update, or forever when there is no subscription.
+async fn next_update(updates: &mut Option<SubscriberUpdates>) -> Option<SubscriberUpdate> {
+    match updates {
+        Some(u) => u.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn refused(e: RoomError) -> Reply {
+    Reply::Error { code: e.code(), message: e.to_string() }
+}
+
+impl Session {
+    fn new(hub: Arc<Hub>) -> Self {
+        let (outgoing, inbox) = mpsc::channel(OUTGOING_QUEUE);
+        Self {
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            hub,
+            place: None,
+            updates: None,
+            outgoing,
+            inbox,
+            done: false,
+        }
+    }
+
+    async fn run(mut self, mut socket: actix_ws::Session, mut stream: actix_ws::MessageStream) {
+        loop {
+            let text = tokio::select! {
+                message = stream.next() => match message {
+                    Some(Ok(actix_ws::Message::Text(text))) => {
+                        let frame = protocol::parse(&text);
+                        let (re, reply) = match frame {
+                            Ok(frame) => (frame.id, self.handle(frame.request).await),
+                            Err(bad) => (bad.id, Reply::Error { code: bad.code, message: bad.message }),
+                        };
+                        protocol::reply_text(re, &reply)
+                    }
+                    Some(Ok(actix_ws::Message::Binary(_))) => protocol::reply_text(None, &Reply::Error {
+                        code: "malformed_frame",
+                        message: "signaling frames are JSON text".into(),
+                    }),
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
+                        let _ = socket.pong(&bytes).await;
+                        continue;
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | None => break,
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        tracing::debug!(session = self.id, error = %e, "websocket protocol error");
+                        let _ = socket.text(protocol::reply_text(None, &Reply::Error {
+                            code: "malformed_frame",
+                            message: format!("{e}"),
+                        })).await;
+                        break;
+                    }
+                },
+                out = self.inbox.recv() => match out {
+                    Some(Outgoing::Push(push)) => protocol::push_text(&push),
+                    Some(Outgoing::Close) | None => {
+                        self.done = true;
+                        break;
+                    }
+                },
+                update = next_update(&mut self.updates) => match update {
+                    Some(SubscriberUpdate::Offer(sdp)) => protocol::push_text(&Push::SubscribeOffer { sdp }),
+                    None => {
+                        self.updates = None;
+                        continue;
+                    }
+                },
+            };
+            if socket.text(text).await.is_err() {
+                break;
+            }
+            if self.done {
+                break;
+            }
+        }
+        if !self.done
+            && let Some(place) = &self.place
+        {
+            self.hub.connection_lost(self.id, place);
+        }
+        let _ = socket.close(None).await;
+    }
+
+    fn seat(&self) -> Result<(&Place, Seat), Reply> {
+        let place = self
+            .place
+            .as_ref()
+            .ok_or_else(|| Reply::Error { code: "not_joined", message: "join a room first".into() })?;
+        Ok((place, Seat::new(place.0.as_str(), &place.1.to_string())))
+    }
+
+    async fn handle(&mut self, request: Request) -> Reply {
+        match self.apply(request).await {
+            Ok(reply) | Err(reply) => reply,
+        }
+    }
+
+    async fn apply(&mut self, request: Request) -> Result<Reply, Reply> {
+        match request {
+            Request::Join { room, name, password, reconnect_token } => {
+                if self.place.is_some() {
+                    return Err(Reply::Error {
+                        code: "already_joined",
+                        message: "this session already has a seat".into(),
+                    });
+                }
+                let mut join = JoinRequest::new(
+                    RoomName::parse(&room).map_err(refused)?,
+                    DisplayName::parse(&name).map_err(refused)?,
+                );
+                join.password =
+                    password.filter(|p| !p.is_empty()).map(|p| RoomPassword::parse(&p)).transpose().map_err(refused)?;
+                join.reconnect = reconnect_token.map(|t| ReconnectToken::parse(&t)).transpose().map_err(refused)?;
+                let joined = self.hub.join(self.id, self.outgoing.clone(), join).map_err(refused)?;
+                self.place = Some((joined.room.room.clone(), joined.participant));
+                Ok(Reply::Joined {
+                    participant: joined.participant,
+                    reconnect_token: joined.reconnect_token.as_str().to_owned(),
+                    role: joined.role,
+                    room: joined.room,
+                })
+            }
+            Request::Publish { sdp } => {
+                let (_, seat) = self.seat()?;
+                let answer = self.hub.sfu().publish(&seat, sdp).await.map_err(media_error)?;
+                Ok(Reply::PublishAnswer { sdp: answer })
+            }
+            Request::Subscribe => {
+                let (_, seat) = self.seat()?;
+                let (offer, updates) = self.hub.sfu().subscribe(&seat).await.map_err(media_error)?;
+                self.updates = Some(updates);
+                Ok(Reply::SubscribeOffer { sdp: offer })
+            }
+            Request::SubscribeAnswer { sdp } => {
+                let (_, seat) = self.seat()?;
+                self.hub.sfu().answer_subscription(&seat, sdp).await.map_err(media_error)?;
+                Ok(Reply::Ok)
+            }
+            Request::Chat { text } => {
+                let text = text.trim().to_owned();
+                if text.is_empty() || text.chars().count() > 2000 || text.chars().any(|c| c.is_control() && c != '\n') {
+                    return Err(Reply::Error {
+                        code: "invalid_chat",
+                        message: "a chat message is 1 to 2000 characters".into(),
+                    });
+                }
+                let (place, _) = self.seat()?;
+                self.hub.chat(place, text).map_err(refused)?;
+                Ok(Reply::Ok)
+            }
+            Request::Leave => {
+                let (place, _) = self.seat()?;
+                let place = place.clone();
+                self.hub.command(&place, Command::Leave).map_err(refused)?;
+                self.done = true;
+                Ok(Reply::Ok)
+            }
+            other => {
+                let command = command_of(other)?;
+                let (place, _) = self.seat()?;
+                self.hub.command(place, command).map_err(refused)?;
+                Ok(Reply::Ok)
+            }
+        }
+    }
+}
+
+fn media_error(e: crate::sfu::SfuError) -> Reply {
+    Reply::Error { code: "media_error", message: e.to_string() }
+}
+
+fn participant(text: &str) -> Result<ParticipantId, Reply> {
+    ParticipantId::parse(text).map_err(refused)
+}
+
+/// The room command a moderation or media request asks for.
+fn command_of(request: Request) -> Result<Command, Reply> {
+    Ok(match request {
+        Request::Media { audio_muted, video_muted, screen_sharing } => {
+            Command::SetOwnMedia(MediaState { audio_muted, video_muted, screen_sharing })
+        }
+        Request::Mute { participant: p, kind } => Command::Mute { target: participant(&p)?, kind: kind.into() },
+        Request::MuteAll { kind } => Command::MuteAll { kind: kind.into() },
+        Request::Remove { participant: p } => Command::Remove { target: participant(&p)? },
+        Request::GrantModerator { participant: p } => Command::GrantModerator { target: participant(&p)? },
+        Request::Lock { password } => Command::Lock { password: RoomPassword::parse(&password).map_err(refused)? },
+        Request::Unlock => Command::Unlock,
+        Request::EndMeeting => Command::EndMeeting,
+        _ => return Err(Reply::Error { code: "malformed_frame", message: "not a room command".into() }),
+    })
+}

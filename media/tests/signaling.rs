@@ -1,0 +1,285 @@
+//! Signaling end to end: WebSocket clients speaking `docs/signaling.md` to a real
+//! node (actix-web + the hub + the SFU on loopback UDP), with webrtc-rs peers for
+//! media. Browsers come in the end-to-end tests; these pin the protocol.
+
+mod common;
+
+use common::{Client, vp8_track};
+use confer_media::room::RoomPolicy;
+use confer_media::sfu::{SfuConfig, SfuNode};
+use confer_media::signaling::{Hub, websocket};
+use futures_util::{SinkExt, StreamExt};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A node on loopback: HTTP (signaling) and UDP (media).
+async fn start_node(max_participants: u32) -> SocketAddr {
+    let sfu = SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+    let hub = Hub::new(RoomPolicy { max_participants }, sfu);
+    hub.spawn_ticker();
+    let data = actix_web::web::Data::new(hub);
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().app_data(data.clone()).route("/ws", actix_web::web::get().to(websocket))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    addr
+}
+
+/// A signaling client: requests get their reply; everything else is kept as a push.
+struct Ws {
+    socket: Socket,
+    next_id: u64,
+    pushes: Vec<Value>,
+}
+
+impl Ws {
+    async fn connect(node: SocketAddr) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{node}/ws")).await.unwrap();
+        Ws { socket, next_id: 1, pushes: vec![] }
+    }
+
+    async fn send_raw(&mut self, text: &str) {
+        self.socket.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    async fn read(&mut self, wait: Duration) -> Option<Value> {
+        match tokio::time::timeout(wait, self.socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => Some(serde_json::from_str(t.as_str()).unwrap()),
+            _ => None,
+        }
+    }
+
+    /// Sends a request and returns its reply.
+    async fn request(&mut self, mut body: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        body["v"] = json!(1);
+        body["id"] = json!(id);
+        self.send_raw(&body.to_string()).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "no reply to {body}");
+            let Some(frame) = self.read(Duration::from_millis(200)).await else { continue };
+            if frame["re"] == json!(id) {
+                return frame;
+            }
+            self.pushes.push(frame);
+        }
+    }
+
+    /// Collects pushes that arrived.
+    async fn drain(&mut self) {
+        while let Some(frame) = self.read(Duration::from_millis(1)).await {
+            self.pushes.push(frame);
+        }
+    }
+
+    fn take_pushes(&mut self, kind: &str) -> Vec<Value> {
+        let (taken, kept) = std::mem::take(&mut self.pushes).into_iter().partition(|p| p["type"] == kind);
+        self.pushes = kept;
+        taken
+    }
+
+    fn saw_event(&self, event_type: &str) -> bool {
+        self.pushes.iter().any(|p| p["type"] == "event" && p["event"]["type"] == event_type)
+    }
+}
+
+/// A participant: signaling, a publish connection with one video track, a subscribe connection.
+struct Participant {
+    ws: Ws,
+    id: String,
+    publisher: Client,
+    subscriber: Client,
+    sender: RTCRtpSenderId,
+    frames: u16,
+}
+
+impl Participant {
+    async fn join(node: SocketAddr, room: &str, name: &str) -> (Self, Value) {
+        let mut ws = Ws::connect(node).await;
+        let joined = ws.request(json!({"type": "join", "room": room, "name": name})).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        let mut publisher = Client::new();
+        let sender = publisher.pc.add_track(vp8_track()).unwrap();
+        let id = joined["participant"].as_str().unwrap().to_owned();
+        (Participant { ws, id, publisher, subscriber: Client::new(), sender, frames: 0 }, joined)
+    }
+
+    async fn start_media(&mut self) {
+        let offer = self.publisher.pc.create_offer(None).unwrap();
+        self.publisher.pc.set_local_description(Instant::now(), offer).unwrap();
+        let sdp = self.publisher.pc.local_description().unwrap().sdp.clone();
+        let answer = self.ws.request(json!({"type": "publish", "sdp": sdp})).await;
+        assert_eq!(answer["type"], "publish_answer", "{answer}");
+        let answer = RTCSessionDescription::answer(answer["sdp"].as_str().unwrap().to_owned()).unwrap();
+        self.publisher.pc.set_remote_description(Instant::now(), answer).unwrap();
+        let offer = self.ws.request(json!({"type": "subscribe"})).await;
+        assert_eq!(offer["type"], "subscribe_offer", "{offer}");
+        self.answer(offer["sdp"].as_str().unwrap().to_owned()).await;
+    }
+
+    async fn answer(&mut self, offer: String) {
+        let pc = &mut self.subscriber.pc;
+        pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(offer).unwrap()).unwrap();
+        let answer = pc.create_answer(None).unwrap();
+        pc.set_local_description(Instant::now(), answer).unwrap();
+        let sdp = pc.local_description().unwrap().sdp.clone();
+        let ok = self.ws.request(json!({"type": "subscribe_answer", "sdp": sdp})).await;
+        assert_eq!(ok["type"], "ok", "{ok}");
+    }
+
+    /// One round: send a frame once connected, move media, answer renegotiations.
+    async fn step(&mut self) {
+        if self.publisher.connected {
+            self.frames += 1;
+            let _ = common::try_frame(self.sender, &mut self.publisher, self.frames);
+        }
+        self.publisher.pump();
+        self.subscriber.pump();
+        self.ws.drain().await;
+        for offer in self.ws.take_pushes("subscribe_offer") {
+            self.answer(offer["sdp"].as_str().unwrap().to_owned()).await;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn two_participants_receive_each_others_video_and_chat_through_signaling() {
+    let node = start_node(75).await;
+    let (mut ann, joined) = Participant::join(node, "standup", "Ann").await;
+    assert_eq!(joined["role"], "moderator", "with auth open the first to join moderates");
+    let (mut bob, joined) = Participant::join(node, "standup", "Bob").await;
+    assert_eq!(joined["role"], "participant");
+    assert_eq!(joined["room"]["participants"].as_array().unwrap().len(), 2);
+    ann.start_media().await;
+    bob.start_media().await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ann.subscriber.rtp.len() < 20 || bob.subscriber.rtp.len() < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "ann got {} packets, bob {}",
+            ann.subscriber.rtp.len(),
+            bob.subscriber.rtp.len()
+        );
+        ann.step().await;
+        bob.step().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(ann.ws.saw_event("participant_joined"), "ann was told bob joined");
+    assert!(bob.subscriber.rtp.iter().all(|p| p.payload[1..].starts_with(b"frame-")));
+
+    let ok = ann.ws.request(json!({"type": "chat", "text": "hello bob"})).await;
+    assert_eq!(ok["type"], "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        bob.ws.drain().await;
+        if let Some(chat) = bob.ws.take_pushes("chat").pop() {
+            assert_eq!((chat["name"].as_str(), chat["text"].as_str()), (Some("Ann"), Some("hello bob")));
+            assert_eq!(chat["from"], json!(ann.id));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the chat never reached bob");
+    }
+    // Leaving ends bob's media: ann is told.
+    assert_eq!(bob.ws.request(json!({"type": "leave"})).await["type"], "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ann.ws.saw_event("participant_left") {
+        assert!(Instant::now() < deadline, "ann was not told bob left");
+        ann.step().await;
+    }
+}
+
+#[actix_web::test]
+async fn a_locked_room_admits_a_newcomer_only_with_the_password_and_forgets_it_when_empty() {
+    let node = start_node(75).await;
+    let (mut ann, _) = Participant::join(node, "board", "Ann").await;
+    assert_eq!(ann.ws.request(json!({"type": "lock", "password": "s3cret"})).await["type"], "ok");
+
+    let mut cat = Ws::connect(node).await;
+    let refused = cat.request(json!({"type": "join", "room": "board", "name": "Cat"})).await;
+    assert_eq!((refused["type"].as_str(), refused["code"].as_str()), (Some("error"), Some("password_required")));
+    let wrong = cat.request(json!({"type": "join", "room": "board", "name": "Cat", "password": "nope"})).await;
+    assert_eq!(wrong["code"], "wrong_password");
+    let admitted = cat.request(json!({"type": "join", "room": "board", "name": "Cat", "password": "s3cret"})).await;
+    assert_eq!(admitted["type"], "joined", "{admitted}");
+    assert_eq!(admitted["room"]["locked"], true);
+
+    // A participant may not unlock; the moderator may not be removed by one.
+    let not_allowed = cat.request(json!({"type": "unlock"})).await;
+    assert_eq!(not_allowed["code"], "not_moderator");
+
+    // Everyone leaves: the room is gone, and the next join opens a new, unlocked meeting.
+    assert_eq!(cat.request(json!({"type": "leave"})).await["type"], "ok");
+    assert_eq!(ann.ws.request(json!({"type": "leave"})).await["type"], "ok");
+    let mut dan = Ws::connect(node).await;
+    let fresh = dan.request(json!({"type": "join", "room": "board", "name": "Dan"})).await;
+    assert_eq!(fresh["type"], "joined", "{fresh}");
+    assert_eq!((fresh["room"]["locked"].as_bool(), fresh["role"].as_str()), (Some(false), Some("moderator")));
+}
+
+#[actix_web::test]
+async fn the_one_over_the_cap_is_told_the_room_is_full_and_a_removed_participant_is_disconnected() {
+    let node = start_node(2).await;
+    let (mut ann, _) = Participant::join(node, "small", "Ann").await;
+    let (mut bob, _) = Participant::join(node, "small", "Bob").await;
+    let mut cat = Ws::connect(node).await;
+    let full = cat.request(json!({"type": "join", "room": "small", "name": "Cat"})).await;
+    assert_eq!(full["code"], "room_full");
+
+    let removed = ann.ws.request(json!({"type": "remove", "participant": bob.id})).await;
+    assert_eq!(removed["type"], "ok");
+    // bob hears why, then his socket closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), bob.ws.socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => bob.ws.pushes.push(serde_json::from_str(t.as_str()).unwrap()),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => break,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "bob's socket was not closed");
+    }
+    assert!(
+        bob.ws.pushes.iter().any(|p| p["event"]["type"] == "participant_left" && p["event"]["reason"] == "removed")
+    );
+    // Now there is a seat for cat.
+    assert_eq!(cat.request(json!({"type": "join", "room": "small", "name": "Cat"})).await["type"], "joined");
+}
+
+#[actix_web::test]
+async fn unknown_or_malformed_frames_get_an_error_frame_and_change_nothing() {
+    let node = start_node(75).await;
+    let mut ws = Ws::connect(node).await;
+    for (text, code) in [
+        ("hello", "malformed_frame"),
+        (r#"{"v":1,"id":1,"type":"teleport"}"#, "malformed_frame"),
+        (r#"{"v":7,"id":2,"type":"leave"}"#, "unsupported_version"),
+        (r#"{"v":1,"id":3,"type":"publish","sdp":"x"}"#, "not_joined"),
+        (r#"{"v":1,"id":4,"type":"join","room":"../etc","name":"Eve"}"#, "invalid_room_name"),
+        (r#"{"v":1,"id":5,"type":"join","room":"ok","name":""}"#, "invalid_display_name"),
+    ] {
+        ws.send_raw(text).await;
+        let reply = ws.read(Duration::from_secs(5)).await.expect("an error frame");
+        assert_eq!((reply["type"].as_str(), reply["code"].as_str()), (Some("error"), Some(code)), "{text}");
+        assert!(!reply["message"].as_str().unwrap().is_empty());
+    }
+    // Nothing changed: the room was never opened, and the session can still join.
+    let joined = ws.request(json!({"type": "join", "room": "ok", "name": "Eve"})).await;
+    assert_eq!((joined["type"].as_str(), joined["role"].as_str()), (Some("joined"), Some("moderator")));
+    assert_eq!(joined["room"]["participants"].as_array().unwrap().len(), 1);
+    let again = ws.request(json!({"type": "join", "room": "ok", "name": "Eve"})).await;
+    assert_eq!(again["code"], "already_joined");
+    let bad_sdp = ws.request(json!({"type": "publish", "sdp": "not sdp"})).await;
+    assert_eq!(bad_sdp["code"], "media_error");
+}
