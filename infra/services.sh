@@ -147,7 +147,18 @@ ensure_rabbitmq() {
     echo "rabbitmq: running on 127.0.0.1:5672"
 }
 
+# ---------------------------------------------------------------- Chromium
+
+# The browser end-to-end tests drive Debian's Chromium through chromedriver.
+ensure_chromium() {
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        apt_install chromium chromium-driver
+    fi
+    echo "chromium: $(chromium --version 2>/dev/null | head -1)"
+}
+
 ensure_rust
 ensure_postgresql
 ensure_redis
 ensure_rabbitmq
+ensure_chromium

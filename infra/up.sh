@@ -22,12 +22,16 @@ if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
 fi
 
 cd "$ROOT"
-echo "building confer-api (cargo build -p confer-api)..."
-cargo build -p confer-api
+echo "building confer-api and confer-media (cargo build -p confer-api -p confer-media)..."
+cargo build -p confer-api -p confer-media
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/debug/confer-api"
+MEDIA_BIN="$TARGET_DIR/debug/confer-media"
 [ -x "$BIN" ] || die "built binary not found at $BIN"
+[ -x "$MEDIA_BIN" ] || die "built binary not found at $MEDIA_BIN"
+MEDIA_LISTEN=${CONFER_MEDIA_LISTEN:-127.0.0.1:8443}
+MEDIA_UDP=${CONFER_MEDIA_UDP:-127.0.0.1:10000}
 
 # ---------------------------------------------------------------- database and master key
 
@@ -51,14 +55,14 @@ export CONFER_API_LISTEN=$LISTEN
 
 # ---------------------------------------------------------------- stop the API started earlier
 
-stop_previous_api() {
-    local pid i
-    [ -f "$STATE/api.pid" ] || return 0
-    pid=$(cat "$STATE/api.pid")
-    # Only a live confer-api: the pid may have been reused since.
+stop_previous() { # stop_previous NAME: stops .confer/NAME.pid if it is still a confer-NAME
+    local name=$1 pid i
+    [ -f "$STATE/$name.pid" ] || return 0
+    pid=$(cat "$STATE/$name.pid")
+    # Only a live confer-<name>: the pid may have been reused since.
     if [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] &&
-        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'confer-api'; then
-        echo "stopping the earlier confer-api (pid $pid)"
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "confer-$name"; then
+        echo "stopping the earlier confer-$name (pid $pid)"
         kill "$pid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
             kill -0 "$pid" 2>/dev/null || break
@@ -68,9 +72,10 @@ stop_previous_api() {
             kill -9 "$pid" 2>/dev/null || true
         fi
     fi
-    rm -f "$STATE/api.pid"
+    rm -f "$STATE/$name.pid"
 }
-stop_previous_api
+stop_previous api
+stop_previous media
 
 # The address clients use: a wildcard listen address is reached on loopback.
 HOSTPORT=$LISTEN
@@ -128,6 +133,28 @@ if [ "$ready" -ne 1 ]; then
     exit 1
 fi
 
+# ---------------------------------------------------------------- start the demo tenant's media node
+
+CONFER_TENANT=demo CONFER_MEDIA_LISTEN=$MEDIA_LISTEN CONFER_MEDIA_UDP=$MEDIA_UDP NO_COLOR=1 \
+    nohup "$MEDIA_BIN" </dev/null >"$STATE/media.log" 2>&1 &
+MEDIA_PID=$!
+echo "$MEDIA_PID" >"$STATE/media.pid"
+MEDIA_URL="http://$MEDIA_LISTEN"
+ready=0
+for ((i = 0; i < READY_SECONDS * 2; i++)); do
+    kill -0 "$MEDIA_PID" 2>/dev/null || break
+    if curl -fsS --max-time 2 "$MEDIA_URL/healthz" >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
+    sleep 0.5
+done
+if [ "$ready" -ne 1 ]; then
+    echo "up.sh: confer-media did not start on $MEDIA_URL; last log lines:" >&2
+    tail -n 40 "$STATE/media.log" >&2
+    exit 1
+fi
+
 # ---------------------------------------------------------------- what to do next
 
 STARTS_AT=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
@@ -136,6 +163,7 @@ ENDS_AT=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
 cat <<EOF
 
 Confer is up.
+  Meet:           $MEDIA_URL/hello   (the demo tenant's media node; any room name works)
   API:            $API_URL   (pid $API_PID, log .confer/api.log)
   OpenAPI:        $API_URL/v1/openapi.json
   Demo tenant:    $SITE_URL
@@ -149,5 +177,5 @@ Schedule a meeting with it:
     -d '{"room":"hello","starts_at":"$STARTS_AT","ends_at":"$ENDS_AT"}'
 
 Stop it:
-  kill \$(cat .confer/api.pid)     # from $ROOT
+  kill \$(cat .confer/api.pid) \$(cat .confer/media.pid)     # from $ROOT
 EOF

@@ -1,7 +1,8 @@
 //! A tenant's media node, as a library: the room rules (`room`), the SFU core
-//! (`sfu`) and WebSocket signaling (`signaling`); the site and the binary are to
-//! come.
+//! (`sfu`), WebSocket signaling (`signaling`) and the meeting site (`site`). The
+//! `confer-media` binary puts them together for one tenant.
 
 pub mod room;
 pub mod sfu;
 pub mod signaling;
+pub mod site;

@@ -1,8 +1,94 @@
-//! `confer-media` will be a tenant's media node: its meeting site, WebSocket
-//! signaling, room rules and the SFU on webrtc-rs's sans-IO core. Not built yet:
-//! this binary only says so, and exits with a failure.
+//! `confer-media`: one tenant's media node. Serves the meeting site, WebSocket
+//! signaling at `/ws`, and the SFU on one UDP port; ends rooms cleanly on SIGTERM.
 
-fn main() {
-    eprintln!("confer-media: not built yet (the media node arrives with the media-node work)");
-    std::process::exit(2);
+use clap::{Parser, ValueEnum};
+use confer_media::room::RoomPolicy;
+use confer_media::sfu::{SfuConfig, SfuNode};
+use confer_media::signaling::{Hub, websocket};
+use std::net::{IpAddr, SocketAddr};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A tenant's media node: meeting site, signaling and SFU.
+#[derive(Debug, Parser)]
+#[command(name = "confer-media", version)]
+struct Config {
+    /// The tenant this node serves.
+    #[arg(long, env = "CONFER_TENANT", default_value = "demo")]
+    tenant: String,
+    /// HTTP address of the site and signaling (port 0: any free port).
+    #[arg(long, env = "CONFER_MEDIA_LISTEN", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// UDP address of the SFU: one port for every participant (port 0: any free port).
+    #[arg(long, env = "CONFER_MEDIA_UDP", default_value = "127.0.0.1:10000")]
+    udp: SocketAddr,
+    /// The IP clients must send media to, when not the bound one (NAT, public IP).
+    #[arg(long, env = "CONFER_MEDIA_ADVERTISED_IP")]
+    advertised_ip: Option<IpAddr>,
+    /// Participants per room, at most.
+    #[arg(long, env = "CONFER_MAX_PARTICIPANTS", default_value_t = 75)]
+    max_participants: u32,
+    /// `text` or `json`.
+    #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_logs(config.log_format);
+    let sfu = SfuNode::start(SfuConfig { bind: config.udp, advertised_ip: config.advertised_ip })?;
+    let hub = Hub::new(RoomPolicy { max_participants: config.max_participants }, sfu.clone());
+    hub.spawn_ticker();
+    let data = actix_web::web::Data::new(hub.clone());
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .route("/healthz", actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("ok") }))
+            .route("/ws", actix_web::web::get().to(websocket))
+            .configure(confer_media::site::routes)
+    })
+    .shutdown_timeout(10)
+    .disable_signals()
+    .bind(config.listen)?;
+    let addr = server.addrs().first().copied().unwrap_or(config.listen);
+    tracing::info!(tenant = %config.tenant, addr = %addr, site = %format!("http://{addr}/"), media = %sfu.media_addr(), "confer-media listening");
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        // End every room while the sockets are still open, so everyone is told why.
+        tracing::info!("stopping: ending every room");
+        hub.shutdown();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        handle.stop(true).await;
+    });
+    server.await?;
+    sfu.stop();
+    tracing::info!("confer-media stopped");
+    Ok(())
 }

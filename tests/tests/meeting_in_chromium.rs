@@ -1,0 +1,164 @@
+//! The meeting page in real browsers: three headless Chromiums with fake cameras
+//! and microphones join one room on a real `confer-media` node, and each one's
+//! `getStats()` shows video frames decoded and audio packets received from both
+//! others; a chat message typed in one page appears in the other two.
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `confer-media` on free ports; returns it and its site's address.
+fn start_node() -> (Killed, String) {
+    let mut child = Command::new(confer_tests::binary("confer-media"))
+        .env("CONFER_MEDIA_LISTEN", "127.0.0.1:0")
+        .env("CONFER_MEDIA_UDP", "127.0.0.1:0")
+        .env("CONFER_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start confer-media");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = v.get("addr").and_then(Value::as_str)
+            {
+                let _ = tx.send(addr.to_owned());
+            }
+            eprintln!("[confer-media] {line}");
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("confer-media did not start");
+    (Killed(child), addr)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Starts chromedriver; returns it and its URL once it answers.
+async fn start_chromedriver() -> (Killed, String) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian package chromium-driver) must be installed");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{url}/status")).await.is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (Killed(child), url)
+}
+
+async fn browser(driver: &str, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    // chromedriver is plain HTTP on loopback: no TLS stack needed.
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("a Chromium session")
+}
+
+#[tokio::test]
+async fn three_browsers_see_and_hear_each_other_and_chat() {
+    let (_node, site) = start_node();
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profiles = tempdir();
+    let names = ["Ann", "Bob", "Cat"];
+    let mut browsers = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let profile = profiles.join(format!("profile-{i}"));
+        std::fs::create_dir_all(&profile).unwrap();
+        let b = browser(&driver_url, &profile).await;
+        b.goto(&format!("http://{site}/standup?name={name}&prejoin=0")).await.unwrap();
+        browsers.push(b);
+    }
+
+    // Everyone receives video frames and audio packets from both others.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = Vec::new();
+    loop {
+        last.clear();
+        for b in &browsers {
+            let stats = b.execute("return window.confer ? window.confer.stats() : {}", vec![]).await.unwrap();
+            last.push(stats);
+        }
+        let everyone_sees_everyone = last.iter().all(|stats| {
+            let remotes: Vec<&Value> = stats.as_object().map(|o| o.values().collect()).unwrap_or_default();
+            remotes.len() == 2
+                && remotes.iter().all(|r| {
+                    r["video"]["framesDecoded"].as_u64().unwrap_or(0) > 10
+                        && r["audio"]["packetsReceived"].as_u64().unwrap_or(0) > 10
+                })
+        });
+        if everyone_sees_everyone {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not everyone receives everyone: {last:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // A chat message from Ann reaches Bob and Cat.
+    browsers[0]
+        .execute(
+            "document.getElementById('chat-text').value = 'hello from Ann'; \
+             document.getElementById('chat-form').requestSubmit(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for b in &browsers[1..] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = b.execute("return document.getElementById('messages').textContent", vec![]).await.unwrap();
+            if text.as_str().unwrap_or("").contains("Ann: hello from Ann") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chat did not arrive: {text}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for b in browsers {
+        let _ = b.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("confer-chromium-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,377 @@
+// The meeting page: prejoin (name, camera/mic preview and choice), then the
+// meeting over the signaling protocol of docs/signaling.md: a publish connection
+// for our camera and microphone, a subscribe connection for everyone else's.
+// Link options (as Jitsi's): ?name=<display name>&prejoin=0 joins at once.
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const room = decodeURIComponent(location.pathname.replace(/^\//, ''));
+const storageKey = `confer:${room}`;
+
+const state = {
+  ws: null, nextId: 1, pending: new Map(), me: null, role: null,
+  local: null, publisher: null, subscriber: null, negotiation: Promise.resolve(),
+  people: new Map(), tiles: new Map(), micMuted: false, cameraOff: false, leaving: false,
+};
+
+function notice(text) {
+  const n = $('notice');
+  n.textContent = text;
+  n.hidden = !text;
+}
+
+// ---------- signaling ----------
+
+function connect() {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error('cannot reach the meeting server'));
+    ws.onmessage = (e) => onFrame(JSON.parse(e.data));
+    ws.onclose = () => onClose();
+    state.ws = ws;
+  });
+}
+
+function request(body) {
+  const id = state.nextId++;
+  state.ws.send(JSON.stringify({ v: 1, id, ...body }));
+  return new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
+}
+
+function onFrame(frame) {
+  if (frame.re !== undefined && state.pending.has(frame.re)) {
+    const { resolve, reject } = state.pending.get(frame.re);
+    state.pending.delete(frame.re);
+    if (frame.type === 'error') reject(Object.assign(new Error(frame.message), { code: frame.code }));
+    else resolve(frame);
+    return;
+  }
+  if (frame.type === 'event') onEvent(frame.event);
+  else if (frame.type === 'chat') addChat(frame.name, frame.text);
+  else if (frame.type === 'subscribe_offer') negotiate(() => answerSubscription(frame.sdp));
+  else if (frame.type === 'error') notice(frame.message);
+}
+
+function onClose() {
+  if (state.leaving) return;
+  // A dropped connection: come back as the same participant within 30 s.
+  if (state.me) {
+    notice('Connection lost. Reconnecting…');
+    setTimeout(() => rejoin().catch(() => notice('Could not reconnect. Reload the page to join again.')), 1000);
+  }
+}
+
+// ---------- media ----------
+
+async function openDevices(cameraId, micId) {
+  if (state.local) state.local.getTracks().forEach((t) => t.stop());
+  state.local = await navigator.mediaDevices.getUserMedia({
+    audio: micId ? { deviceId: { exact: micId } } : true,
+    video: cameraId ? { deviceId: { exact: cameraId } } : true,
+  });
+  $('preview').srcObject = state.local;
+  return state.local;
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind] of [[$('camera'), 'videoinput'], [$('microphone'), 'audioinput']]) {
+    select.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`;
+      return o;
+    }));
+  }
+}
+
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, 1000);
+  });
+}
+
+function negotiate(step) {
+  state.negotiation = state.negotiation.then(step).catch((e) => notice(`Media problem: ${e.message}`));
+  return state.negotiation;
+}
+
+async function publish() {
+  state.publisher?.close();
+  const pc = new RTCPeerConnection();
+  state.publisher = pc;
+  state.local.getTracks().forEach((t) => pc.addTrack(t, state.local));
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const reply = await request({ type: 'publish', sdp: pc.localDescription.sdp });
+  await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+}
+
+async function subscribe() {
+  state.subscriber?.close();
+  const pc = new RTCPeerConnection();
+  state.subscriber = pc;
+  pc.ontrack = (e) => {
+    const stream = e.streams[0];
+    if (stream) attach(stream.id, e.track);
+  };
+  const reply = await request({ type: 'subscribe' });
+  await answerSubscription(reply.sdp);
+}
+
+async function answerSubscription(sdp) {
+  const pc = state.subscriber;
+  await pc.setRemoteDescription({ type: 'offer', sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  await request({ type: 'subscribe_answer', sdp: pc.localDescription.sdp });
+}
+
+// ---------- tiles and people ----------
+
+function tile(id, name) {
+  let t = state.tiles.get(id);
+  if (!t) {
+    t = document.createElement('div');
+    t.className = 'tile';
+    t.dataset.participant = id;
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    if (id === state.me) video.muted = true;
+    const label = document.createElement('span');
+    label.className = 'name';
+    t.append(video, label);
+    $('grid').append(t);
+    state.tiles.set(id, t);
+  }
+  if (name) t.querySelector('.name').textContent = name;
+  return t;
+}
+
+function attach(participant, track) {
+  const t = tile(participant, state.people.get(participant)?.display_name);
+  const video = t.querySelector('video');
+  const stream = video.srcObject || new MediaStream();
+  stream.getTracks().filter((x) => x.kind === track.kind).forEach((x) => stream.removeTrack(x));
+  stream.addTrack(track);
+  video.srcObject = stream;
+  track.onended = () => stream.removeTrack(track);
+}
+
+function renderPeople() {
+  const list = $('people-list');
+  list.replaceChildren(...[...state.people.values()].map((p) => {
+    const li = document.createElement('li');
+    const flags = [p.role === 'moderator' ? 'moderator' : '', p.media.audio_muted ? 'muted' : '',
+      p.media.video_muted ? 'camera off' : '', p.away ? 'reconnecting' : ''].filter(Boolean).join(', ');
+    li.textContent = `${p.display_name}${p.id === state.me ? ' (you)' : ''}${flags ? ` — ${flags}` : ''}`;
+    if (state.role === 'moderator' && p.id !== state.me) {
+      for (const [label, body] of [['Mute', { type: 'mute', participant: p.id, kind: 'audio' }],
+        ['Make moderator', { type: 'grant_moderator', participant: p.id }],
+        ['Remove', { type: 'remove', participant: p.id }]]) {
+        const b = document.createElement('button');
+        b.textContent = label;
+        b.setAttribute('aria-label', `${label} ${p.display_name}`);
+        b.onclick = () => request(body).catch((e) => notice(e.message));
+        li.append(' ', b);
+      }
+    }
+    return li;
+  }));
+  $('lock').hidden = state.role !== 'moderator';
+  for (const [id, t] of state.tiles) t.querySelector('.name').textContent = state.people.get(id)?.display_name ?? '';
+}
+
+function onEvent(ev) {
+  const p = state.people.get(ev.participant);
+  switch (ev.type) {
+    case 'participant_joined': state.people.set(ev.participant.id, ev.participant); break;
+    case 'participant_left':
+      state.people.delete(ev.participant);
+      state.tiles.get(ev.participant)?.remove();
+      state.tiles.delete(ev.participant);
+      if (ev.participant === state.me) {
+        state.leaving = true;
+        notice(ev.reason === 'removed' ? 'A moderator removed you from the meeting.'
+          : ev.reason === 'meeting_ended' ? 'The meeting has ended.' : 'You left the meeting.');
+      }
+      break;
+    case 'participant_away': if (p) p.away = true; break;
+    case 'participant_rejoined': if (p) p.away = false; break;
+    case 'media_state_changed': if (p) p.media = ev.media; break;
+    case 'muted_by_moderator':
+      if (p) p.media[ev.kind === 'audio' ? 'audio_muted' : 'video_muted'] = true;
+      if (ev.participant === state.me) setMic(true, false);
+      break;
+    case 'role_changed':
+      if (p) p.role = ev.role;
+      if (ev.participant === state.me) state.role = ev.role;
+      break;
+    case 'room_locked': $('lock').textContent = 'Unlock room'; break;
+    case 'room_unlocked': $('lock').textContent = 'Lock room'; break;
+    case 'meeting_ended': break;
+    default: break;
+  }
+  renderPeople();
+}
+
+function addChat(name, text) {
+  const li = document.createElement('li');
+  const who = document.createElement('strong');
+  who.textContent = `${name}: `;
+  li.append(who, document.createTextNode(text));
+  $('messages').append(li);
+}
+
+// ---------- controls ----------
+
+function sendMedia() {
+  return request({ type: 'media', audio_muted: state.micMuted, video_muted: state.cameraOff, screen_sharing: false });
+}
+
+function setMic(muted, tell = true) {
+  state.micMuted = muted;
+  state.local?.getAudioTracks().forEach((t) => { t.enabled = !muted; });
+  $('toggle-mic').textContent = muted ? 'Unmute' : 'Mute';
+  $('toggle-mic').setAttribute('aria-pressed', String(muted));
+  if (tell) sendMedia().catch(() => {});
+}
+
+function setCamera(off) {
+  state.cameraOff = off;
+  state.local?.getVideoTracks().forEach((t) => { t.enabled = !off; });
+  $('toggle-camera').textContent = off ? 'Start camera' : 'Stop camera';
+  $('toggle-camera').setAttribute('aria-pressed', String(off));
+  sendMedia().catch(() => {});
+}
+
+function toggle(panel, button) {
+  $(panel).hidden = !$(panel).hidden;
+  $(button).setAttribute('aria-expanded', String(!$(panel).hidden));
+}
+
+// ---------- joining ----------
+
+const refusals = {
+  password_required: 'This meeting is locked. Enter its password.',
+  wrong_password: 'That password is not right.',
+  room_full: 'This meeting is full.',
+  invalid_display_name: 'Please enter a name (up to 64 characters).',
+};
+
+async function join(name, password) {
+  if (!state.local) await openDevices($('camera').value, $('microphone').value);
+  await connect();
+  const body = { type: 'join', room, name };
+  if (password) body.password = password;
+  const joined = await request(body);
+  await enter(joined);
+}
+
+async function enter(joined) {
+  state.me = joined.participant;
+  state.role = joined.role;
+  sessionStorage.setItem(storageKey, JSON.stringify({ token: joined.reconnect_token, name: joined.room.participants.find((p) => p.id === joined.participant)?.display_name }));
+  state.people = new Map(joined.room.participants.map((p) => [p.id, p]));
+  $('prejoin').hidden = true;
+  $('meeting').hidden = false;
+  notice('');
+  const me = tile(state.me, 'You');
+  me.querySelector('video').srcObject = state.local;
+  renderPeople();
+  await negotiate(publish);
+  await negotiate(subscribe);
+}
+
+async function rejoin() {
+  const saved = JSON.parse(sessionStorage.getItem(storageKey) || 'null');
+  if (!saved) throw new Error('no seat to take back');
+  await connect();
+  const joined = await request({ type: 'join', room, name: saved.name || 'Guest', reconnect_token: saved.token });
+  await enter(joined);
+}
+
+async function start() {
+  $('room-name').textContent = room;
+  document.title = `${room} — Confer`;
+  $('name').value = params.get('name') || localStorage.getItem('confer:name') || '';
+  try {
+    await openDevices();
+    await listDevices();
+  } catch (e) {
+    notice(`Camera or microphone unavailable: ${e.message}`);
+  }
+  $('camera').onchange = () => openDevices($('camera').value, $('microphone').value);
+  $('microphone').onchange = () => openDevices($('camera').value, $('microphone').value);
+  $('join-form').onsubmit = async (e) => {
+    e.preventDefault();
+    const name = $('name').value.trim();
+    localStorage.setItem('confer:name', name);
+    try {
+      await join(name, $('password').value);
+    } catch (err) {
+      state.ws?.close();
+      if (err.code === 'password_required' || err.code === 'wrong_password') $('password-row').hidden = false;
+      notice(refusals[err.code] || err.message);
+    }
+  };
+  $('toggle-mic').onclick = () => setMic(!state.micMuted);
+  $('toggle-camera').onclick = () => setCamera(!state.cameraOff);
+  $('toggle-chat').onclick = () => toggle('chat', 'toggle-chat');
+  $('toggle-people').onclick = () => toggle('people', 'toggle-people');
+  $('lock').onclick = () => {
+    if ($('lock').textContent === 'Unlock room') return request({ type: 'unlock' }).catch((e) => notice(e.message));
+    const password = prompt('Password for this meeting');
+    if (password) request({ type: 'lock', password }).catch((e) => notice(e.message));
+  };
+  $('leave').onclick = async () => {
+    state.leaving = true;
+    await request({ type: 'leave' }).catch(() => {});
+    state.publisher?.close();
+    state.subscriber?.close();
+    state.local?.getTracks().forEach((t) => t.stop());
+    notice('You left the meeting.');
+    $('meeting').hidden = true;
+  };
+  $('chat-form').onsubmit = (e) => {
+    e.preventDefault();
+    const text = $('chat-text').value.trim();
+    if (!text) return;
+    request({ type: 'chat', text }).catch((err) => notice(err.message));
+    $('chat-text').value = '';
+  };
+  if (params.get('prejoin') === '0' && $('name').value) $('join-form').requestSubmit();
+}
+
+// For tests and diagnostics: what each remote participant's media looks like here.
+window.confer = {
+  state,
+  async stats() {
+    const out = {};
+    if (!state.subscriber) return out;
+    const report = await state.subscriber.getStats();
+    const byTrack = new Map();
+    for (const [, tr] of state.subscriber.getTransceivers().entries()) {
+      const stream = state.tiles && [...state.tiles.keys()];
+      void stream;
+      if (tr.receiver?.track) byTrack.set(tr.receiver.track.id, tr);
+    }
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      const track = [...byTrack.values()].find((t) => t.mid === s.mid);
+      const participant = track ? [...state.tiles.entries()].find(([, t]) =>
+        t.querySelector('video').srcObject?.getTracks().some((x) => x.id === track.receiver.track.id))?.[0] : undefined;
+      const key = participant || s.mid;
+      out[key] = out[key] || {};
+      out[key][s.kind] = { packetsReceived: s.packetsReceived || 0, framesDecoded: s.framesDecoded || 0 };
+    });
+    return out;
+  },
+};
+
+start();
