@@ -283,3 +283,37 @@ async fn unknown_or_malformed_frames_get_an_error_frame_and_change_nothing() {
     let bad_sdp = ws.request(json!({"type": "publish", "sdp": "not sdp"})).await;
     assert_eq!(bad_sdp["code"], "media_error");
 }
+
+#[actix_web::test]
+async fn a_dropped_participant_rejoins_with_their_token_as_the_same_participant() {
+    let node = start_node(75).await;
+    let (mut bob, _) = Participant::join(node, "retro", "Bob").await;
+    let mut ann = Ws::connect(node).await;
+    let joined = ann.request(json!({"type": "join", "room": "retro", "name": "Ann"})).await;
+    let (id, token) = (joined["participant"].clone(), joined["reconnect_token"].clone());
+
+    // Ann's network drops: the socket closes without a goodbye.
+    drop(ann);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !bob.ws.saw_event("participant_away") {
+        assert!(Instant::now() < deadline, "bob was not told ann is away");
+        bob.ws.drain().await;
+    }
+    // She comes back with her token: the same seat, no duplicate.
+    let mut again = Ws::connect(node).await;
+    let rejoined =
+        again.request(json!({"type": "join", "room": "retro", "name": "Ann", "reconnect_token": token})).await;
+    assert_eq!(rejoined["type"], "joined", "{rejoined}");
+    assert_eq!(rejoined["participant"], id, "the same participant");
+    assert_eq!(rejoined["room"]["participants"].as_array().unwrap().len(), 2, "no duplicate");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !bob.ws.saw_event("participant_rejoined") {
+        assert!(Instant::now() < deadline, "bob was not told ann is back");
+        bob.ws.drain().await;
+    }
+    // A made-up token is refused and opens nothing.
+    let mut mallory = Ws::connect(node).await;
+    let refused =
+        mallory.request(json!({"type": "join", "room": "retro", "name": "M", "reconnect_token": "not-a-token"})).await;
+    assert_eq!(refused["type"], "error");
+}

@@ -162,3 +162,81 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs `script` in the page until it returns true.
+async fn wait_for(b: &Client, script: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if b.execute(script, vec![]).await.ok().and_then(|v| v.as_bool()) == Some(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const IN_MEETING: &str = "return !document.getElementById('meeting').hidden";
+
+#[tokio::test]
+async fn a_locked_room_admits_a_newcomer_with_the_password_and_is_gone_when_everyone_leaves() {
+    let (_node, site) = start_node();
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profiles = tempdir();
+    let open = |i: usize| {
+        let profile = profiles.join(format!("profile-{i}"));
+        std::fs::create_dir_all(&profile).unwrap();
+        let driver_url = driver_url.clone();
+        async move { browser(&driver_url, &profile).await }
+    };
+
+    let ann = open(0).await;
+    ann.goto(&format!("http://{site}/board?name=Ann&prejoin=0")).await.unwrap();
+    wait_for(&ann, IN_MEETING, "ann to be in the meeting").await;
+    wait_for(&ann, "return !document.getElementById('lock').hidden", "the moderator's lock button").await;
+    ann.execute("window.prompt = () => 'letmein'; document.getElementById('lock').click(); return true;", vec![])
+        .await
+        .unwrap();
+    wait_for(&ann, "return document.getElementById('lock').textContent === 'Unlock room'", "the room to lock").await;
+
+    // Dan arrives without the password: told, and asked for it.
+    let dan = open(1).await;
+    dan.goto(&format!("http://{site}/board?name=Dan&prejoin=0")).await.unwrap();
+    wait_for(
+        &dan,
+        "return document.getElementById('notice').textContent.includes('locked') \
+         && !document.getElementById('password-row').hidden",
+        "dan to be told the room is locked",
+    )
+    .await;
+    assert_eq!(dan.execute(IN_MEETING, vec![]).await.unwrap(), json!(false), "dan is not let in");
+    // With the password, Dan is admitted, and Ann sees him.
+    dan.execute(
+        "document.getElementById('password').value = 'letmein'; \
+         document.getElementById('join-form').requestSubmit(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for(&dan, IN_MEETING, "dan to be admitted with the password").await;
+    wait_for(&ann, "return document.getElementById('people-list').textContent.includes('Dan')", "ann to see dan").await;
+
+    // Everyone leaves; the next to come opens a new meeting, unlocked, as its moderator.
+    for b in [&ann, &dan] {
+        b.execute("document.getElementById('leave').click(); return true;", vec![]).await.unwrap();
+    }
+    wait_for(&dan, "return document.getElementById('notice').textContent.includes('left')", "dan to have left").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let eve = open(2).await;
+    eve.goto(&format!("http://{site}/board?name=Eve&prejoin=0")).await.unwrap();
+    wait_for(&eve, IN_MEETING, "eve to walk straight in: no password any more").await;
+    wait_for(
+        &eve,
+        "return !document.getElementById('lock').hidden && document.getElementById('lock').textContent === 'Lock room'",
+        "eve to moderate a new, unlocked meeting",
+    )
+    .await;
+    for b in [ann, dan, eve] {
+        let _ = b.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}
