@@ -113,25 +113,24 @@ NO_COLOR=1 nohup "$BIN" serve </dev/null >"$STATE/api.log" 2>&1 &
 API_PID=$!
 echo "$API_PID" >"$STATE/api.pid"
 
-ready=0
-for ((i = 0; i < READY_SECONDS * 2; i++)); do
-    kill -0 "$API_PID" 2>/dev/null || break
-    if curl -fsS --max-time 2 "$API_URL/readyz" >/dev/null 2>&1; then
-        ready=1
-        break
-    fi
-    sleep 0.5
-done
-if [ "$ready" -ne 1 ]; then
-    if kill -0 "$API_PID" 2>/dev/null; then
-        echo "up.sh: confer-api did not become ready on $API_URL within ${READY_SECONDS}s; last log lines:" >&2
+# wait_ready NAME PID URL: until URL answers, or fail with NAME's log tail.
+wait_ready() {
+    local name=$1 pid=$2 url=$3 i
+    for ((i = 0; i < READY_SECONDS * 2; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        curl -fsS --max-time 2 "$url" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "up.sh: confer-$name did not become ready at $url within ${READY_SECONDS}s; last log lines:" >&2
     else
-        echo "up.sh: confer-api exited; last log lines:" >&2
-        rm -f "$STATE/api.pid"
+        echo "up.sh: confer-$name exited; last log lines:" >&2
+        rm -f "$STATE/$name.pid"
     fi
-    tail -n 40 "$STATE/api.log" >&2
+    tail -n 40 "$STATE/$name.log" >&2
     exit 1
-fi
+}
+wait_ready api "$API_PID" "$API_URL/readyz"
 
 # ---------------------------------------------------------------- start the demo tenant's media node
 
@@ -140,20 +139,7 @@ CONFER_TENANT=demo CONFER_MEDIA_LISTEN=$MEDIA_LISTEN CONFER_MEDIA_UDP=$MEDIA_UDP
 MEDIA_PID=$!
 echo "$MEDIA_PID" >"$STATE/media.pid"
 MEDIA_URL="http://$MEDIA_LISTEN"
-ready=0
-for ((i = 0; i < READY_SECONDS * 2; i++)); do
-    kill -0 "$MEDIA_PID" 2>/dev/null || break
-    if curl -fsS --max-time 2 "$MEDIA_URL/healthz" >/dev/null 2>&1; then
-        ready=1
-        break
-    fi
-    sleep 0.5
-done
-if [ "$ready" -ne 1 ]; then
-    echo "up.sh: confer-media did not start on $MEDIA_URL; last log lines:" >&2
-    tail -n 40 "$STATE/media.log" >&2
-    exit 1
-fi
+wait_ready media "$MEDIA_PID" "$MEDIA_URL/healthz"
 
 # ---------------------------------------------------------------- what to do next
 

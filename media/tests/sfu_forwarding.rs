@@ -51,12 +51,7 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     assert_ne!(announced_ssrc, PUBLISHER_SSRC, "each subscriber gets its own SSRC");
 
     let mut bob = Client::new();
-    bob.pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(offer).unwrap()).unwrap();
-    let answer = bob.pc.create_answer(None).unwrap();
-    bob.pc.set_local_description(Instant::now(), answer).unwrap();
-    node.answer_subscription(&Seat::new("standup", "bob"), bob.pc.local_description().unwrap().sdp.clone())
-        .await
-        .unwrap();
+    answer(&node, "bob", &mut bob, offer).await;
     pump_until(&mut [&mut ann, &mut bob], |c| c[1].connected, "the subscriber to connect").await;
 
     // The node asked ann for a keyframe for its new subscriber, by itself.

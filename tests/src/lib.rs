@@ -29,6 +29,34 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Starts a workspace binary that logs JSON (`CONFER_LOG_FORMAT=json` is set), echoes
+/// its log to the test output, and returns it with the `addr` it reports listening on.
+pub fn spawn_logged(name: &str, env: &[(String, String)]) -> (Child, String) {
+    let mut child = Command::new(binary(name))
+        .envs(env.iter().cloned())
+        .env("CONFER_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    let tag = name.to_owned();
+    // Drain the log for the whole life of the process, echoing it to the test output.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = v.get("addr").and_then(Value::as_str)
+            {
+                let _ = tx.send(addr.to_owned());
+            }
+            eprintln!("[{tag}] {line}");
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{name} did not start listening"));
+    (child, addr)
+}
+
 /// A database of one test, dropped when the test ends.
 pub struct TestDatabase {
     /// Its name, `confer_test_<uuid>`.
@@ -131,26 +159,7 @@ impl TestPlatform {
     }
 
     fn launch(&mut self) {
-        let mut child = Command::new(binary("confer-api"))
-            .envs(self.api_env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start confer-api");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        // Drain the log for the whole life of the process, echoing it to the test output.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && let Some(addr) = v.get("addr").and_then(Value::as_str)
-                {
-                    let _ = tx.send(addr.to_owned());
-                }
-                eprintln!("[confer-api] {line}");
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("confer-api did not start listening");
+        let (child, addr) = spawn_logged("confer-api", &self.api_env());
         self.base_url = format!("http://{addr}");
         self.api = Some(child);
     }

@@ -5,10 +5,8 @@
 
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 struct Killed(Child);
@@ -22,27 +20,9 @@ impl Drop for Killed {
 
 /// Starts `confer-media` on free ports; returns it and its site's address.
 fn start_node() -> (Killed, String) {
-    let mut child = Command::new(confer_tests::binary("confer-media"))
-        .env("CONFER_MEDIA_LISTEN", "127.0.0.1:0")
-        .env("CONFER_MEDIA_UDP", "127.0.0.1:0")
-        .env("CONFER_LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start confer-media");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && let Some(addr) = v.get("addr").and_then(Value::as_str)
-            {
-                let _ = tx.send(addr.to_owned());
-            }
-            eprintln!("[confer-media] {line}");
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("confer-media did not start");
+    let env = [("CONFER_MEDIA_LISTEN", "127.0.0.1:0"), ("CONFER_MEDIA_UDP", "127.0.0.1:0")];
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let (child, addr) = confer_tests::spawn_logged("confer-media", &env);
     (Killed(child), addr)
 }
 
