@@ -157,8 +157,19 @@ ensure_chromium() {
     echo "chromium: $(chromium --version 2>/dev/null | head -1)"
 }
 
+# ---------------------------------------------------------------- coturn
+
+# TURN relay (Debian package coturn). Installed here; up.sh and the tests start their own.
+ensure_coturn() {
+    if ! command -v turnserver >/dev/null 2>&1; then
+        apt_install coturn
+    fi
+    echo "coturn: installed ($(command -v turnserver))"
+}
+
 ensure_rust
 ensure_postgresql
 ensure_redis
 ensure_rabbitmq
 ensure_chromium
+ensure_coturn

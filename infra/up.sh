@@ -31,6 +31,7 @@ MEDIA_BIN="$TARGET_DIR/debug/confer-media"
 [ -x "$BIN" ] || die "built binary not found at $BIN"
 [ -x "$MEDIA_BIN" ] || die "built binary not found at $MEDIA_BIN"
 MEDIA_LISTEN=${CONFER_MEDIA_LISTEN:-127.0.0.1:8443}
+TURN_PORT=${CONFER_TURN_PORT:-3478}
 MEDIA_UDP=${CONFER_MEDIA_UDP:-127.0.0.1:10000}
 
 # ---------------------------------------------------------------- database and master key
@@ -76,6 +77,7 @@ stop_previous() { # stop_previous NAME: stops .confer/NAME.pid if it is still a 
 }
 stop_previous api
 stop_previous media
+stop_previous turn
 
 # The address clients use: a wildcard listen address is reached on loopback.
 HOSTPORT=$LISTEN
@@ -132,8 +134,21 @@ wait_ready() {
 }
 wait_ready api "$API_PID" "$API_URL/readyz"
 
+# ---------------------------------------------------------------- TURN relay (coturn) on loopback
+
+if [ ! -s "$STATE/turn.secret" ]; then
+    (umask 077 && openssl rand -hex 24 >"$STATE/turn.secret")
+fi
+TURN_SECRET=$(tr -d '\n' <"$STATE/turn.secret")
+nohup turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$TURN_PORT" \
+    --use-auth-secret --static-auth-secret="$TURN_SECRET" --realm=confer.local --allow-loopback-peers \
+    --no-cli --no-tls --no-dtls --min-port=49160 --max-port=49200 --log-file=stdout --simple-log \
+    --pidfile="$STATE/turnserver.pid" </dev/null >"$STATE/turn.log" 2>&1 &
+echo $! >"$STATE/turn.pid"
+
 # ---------------------------------------------------------------- start the demo tenant's media node
 
+CONFER_TURN_URLS="turn:127.0.0.1:$TURN_PORT?transport=udp" CONFER_TURN_SECRET=$TURN_SECRET \
 CONFER_TENANT=demo CONFER_MEDIA_LISTEN=$MEDIA_LISTEN CONFER_MEDIA_UDP=$MEDIA_UDP NO_COLOR=1 \
     nohup "$MEDIA_BIN" </dev/null >"$STATE/media.log" 2>&1 &
 MEDIA_PID=$!
@@ -163,5 +178,5 @@ Schedule a meeting with it:
     -d '{"room":"hello","starts_at":"$STARTS_AT","ends_at":"$ENDS_AT"}'
 
 Stop it:
-  kill \$(cat .confer/api.pid) \$(cat .confer/media.pid)     # from $ROOT
+  kill \$(cat .confer/api.pid) \$(cat .confer/media.pid) \$(cat .confer/turn.pid)     # from $ROOT
 EOF

@@ -12,7 +12,14 @@ const state = {
   ws: null, nextId: 1, pending: new Map(), me: null, role: null,
   local: null, publisher: null, subscriber: null, negotiation: Promise.resolve(),
   people: new Map(), tiles: new Map(), micMuted: false, cameraOff: false, leaving: false,
+  iceServers: [],
 };
+
+// ?relay=1 sends all media through the TURN server (for networks that block UDP
+// to the node, and to test the relay).
+function peerConfig() {
+  return { iceServers: state.iceServers, iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all' };
+}
 
 function notice(text) {
   const n = $('notice');
@@ -102,7 +109,7 @@ function negotiate(step) {
 
 async function publish() {
   state.publisher?.close();
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(peerConfig());
   state.publisher = pc;
   state.local.getTracks().forEach((t) => pc.addTrack(t, state.local));
   await pc.setLocalDescription(await pc.createOffer());
@@ -113,7 +120,7 @@ async function publish() {
 
 async function subscribe() {
   state.subscriber?.close();
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(peerConfig());
   state.subscriber = pc;
   pc.ontrack = (e) => {
     const stream = e.streams[0];
@@ -276,6 +283,7 @@ async function join(name, password) {
 async function enter(joined) {
   state.me = joined.participant;
   state.role = joined.role;
+  state.iceServers = (joined.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
   sessionStorage.setItem(storageKey, JSON.stringify({ token: joined.reconnect_token, name: joined.room.participants.find((p) => p.id === joined.participant)?.display_name }));
   state.people = new Map(joined.room.participants.map((p) => [p.id, p]));
   $('prejoin').hidden = true;
@@ -351,6 +359,19 @@ async function start() {
 // For tests and diagnostics: what each remote participant's media looks like here.
 window.confer = {
   state,
+  // The candidate type our side of each connection's selected pair uses ('host', 'relay', …).
+  async transports() {
+    const out = {};
+    for (const [name, pc] of [['publish', state.publisher], ['subscribe', state.subscriber]]) {
+      if (!pc) continue;
+      const report = await pc.getStats();
+      let pair;
+      report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+      const local = pair && report.get(pair.localCandidateId);
+      out[name] = local ? local.candidateType : null;
+    }
+    return out;
+  },
   async stats() {
     const out = {};
     if (!state.subscriber) return out;

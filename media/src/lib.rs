@@ -6,3 +6,4 @@ pub mod room;
 pub mod sfu;
 pub mod signaling;
 pub mod site;
+pub mod turn;

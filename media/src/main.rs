@@ -5,6 +5,7 @@ use clap::{Parser, ValueEnum};
 use confer_media::room::RoomPolicy;
 use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
+use confer_media::turn::TurnConfig;
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -32,6 +33,15 @@ struct Config {
     /// Participants per room, at most.
     #[arg(long, env = "CONFER_MAX_PARTICIPANTS", default_value_t = 75)]
     max_participants: u32,
+    /// TURN URLs handed to clients (comma-separated), e.g. `turn:turn.example.com:3478`.
+    #[arg(long, env = "CONFER_TURN_URLS", value_delimiter = ',')]
+    turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret`, to mint per-join TURN credentials.
+    #[arg(long, env = "CONFER_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long minted TURN credentials stay valid, seconds.
+    #[arg(long, env = "CONFER_TURN_TTL_SECONDS", default_value_t = 86_400)]
+    turn_ttl_seconds: u64,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -52,7 +62,16 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_logs(config.log_format);
     let sfu = SfuNode::start(SfuConfig { bind: config.udp, advertised_ip: config.advertised_ip })?;
-    let hub = Hub::new(RoomPolicy { max_participants: config.max_participants }, sfu.clone());
+    let turn = match (&config.turn_secret, config.turn_urls.is_empty()) {
+        (Some(secret), false) => Some(TurnConfig {
+            urls: config.turn_urls.clone(),
+            secret: secret.clone(),
+            ttl: std::time::Duration::from_secs(config.turn_ttl_seconds),
+        }),
+        (None, true) => None,
+        _ => anyhow::bail!("TURN needs both CONFER_TURN_URLS and CONFER_TURN_SECRET"),
+    };
+    let hub = Hub::new(RoomPolicy { max_participants: config.max_participants }, sfu.clone(), turn);
     hub.spawn_ticker();
     let data = actix_web::web::Data::new(hub.clone());
     let server = actix_web::HttpServer::new(move || {

@@ -220,3 +220,90 @@ async fn a_locked_room_admits_a_newcomer_with_the_password_and_is_gone_when_ever
     }
     let _ = std::fs::remove_dir_all(&profiles);
 }
+
+/// A coturn on loopback with a fresh secret; returns it, its port and the secret.
+fn start_coturn() -> (Killed, u16, String) {
+    let port = free_port();
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let relay_base = 40_000 + (port % 200) * 100;
+    let child = Command::new("turnserver")
+        .args([
+            "-n",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            &format!("--listening-port={port}"),
+            "--use-auth-secret",
+            &format!("--static-auth-secret={secret}"),
+            "--realm=confer.test",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            &format!("--min-port={relay_base}"),
+            &format!("--max-port={}", relay_base + 99),
+            "--log-file=stdout",
+            "--simple-log",
+            &format!("--pidfile=/tmp/confer-turn-{port}.pid"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver (Debian package coturn) must be installed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "coturn did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Killed(child), port, secret)
+}
+
+#[tokio::test]
+async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
+    let (_coturn, turn_port, secret) = start_coturn();
+    let env = [
+        ("CONFER_MEDIA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("CONFER_MEDIA_UDP".to_owned(), "127.0.0.1:0".to_owned()),
+        ("CONFER_TURN_URLS".to_owned(), format!("turn:127.0.0.1:{turn_port}?transport=udp")),
+        ("CONFER_TURN_SECRET".to_owned(), secret),
+    ];
+    let (node, site) = confer_tests::spawn_logged("confer-media", &env);
+    let _node = Killed(node);
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profiles = tempdir();
+    let mut browsers = Vec::new();
+    for (i, query) in ["name=Ann&prejoin=0", "name=Rita&prejoin=0&relay=1"].iter().enumerate() {
+        let profile = profiles.join(format!("profile-{i}"));
+        std::fs::create_dir_all(&profile).unwrap();
+        let b = browser(&driver_url, &profile).await;
+        b.goto(&format!("http://{site}/relay-check?{query}")).await.unwrap();
+        browsers.push(b);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut stats = Vec::new();
+        for b in &browsers {
+            stats.push(b.execute("return window.confer ? window.confer.stats() : {}", vec![]).await.unwrap());
+        }
+        let ok = stats.iter().all(|s| {
+            let remotes: Vec<&Value> = s.as_object().map(|o| o.values().collect()).unwrap_or_default();
+            remotes.len() == 1
+                && remotes.iter().all(|r| {
+                    r["video"]["framesDecoded"].as_u64().unwrap_or(0) > 10
+                        && r["audio"]["packetsReceived"].as_u64().unwrap_or(0) > 10
+                })
+        });
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "media did not flow both ways: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let transports = browsers[1].execute("return window.confer.transports()", vec![]).await.unwrap();
+    assert_eq!(transports, json!({"publish": "relay", "subscribe": "relay"}), "Rita's media went through coturn");
+    let direct = browsers[0].execute("return window.confer.transports()", vec![]).await.unwrap();
+    assert_eq!(direct["publish"], "host", "Ann's did not");
+    for b in browsers {
+        let _ = b.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}

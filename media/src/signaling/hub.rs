@@ -7,6 +7,7 @@ use crate::room::{
     Command, JoinRequest, Joined, LeaveReason, ParticipantId, RoomError, RoomEvent, RoomName, RoomPolicy, Rooms,
 };
 use crate::sfu::{Seat, SfuHandle};
+use crate::turn::{IceServer, TurnConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,15 +40,23 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     sfu: SfuHandle,
+    turn: Option<TurnConfig>,
 }
 
 /// How often expired seats are looked for.
 const TICK: Duration = Duration::from_millis(500);
 
 impl Hub {
-    /// A hub applying `policy`, forwarding media through `sfu`.
-    pub fn new(policy: RoomPolicy, sfu: SfuHandle) -> Arc<Self> {
-        Arc::new(Self { state: Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new() }), sfu })
+    /// A hub applying `policy`, forwarding media through `sfu`, handing out TURN
+    /// credentials for `turn` (when there is a TURN server).
+    pub fn new(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>) -> Arc<Self> {
+        Arc::new(Self { state: Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new() }), sfu, turn })
+    }
+
+    /// The ICE servers a participant may use: TURN credentials minted for them now.
+    pub(crate) fn ice_servers(&self, place: &Place) -> Vec<IceServer> {
+        let user = format!("{}.{}", place.0.as_str(), place.1);
+        self.turn.iter().map(|t| t.mint(&user, std::time::SystemTime::now())).collect()
     }
 
     /// The SFU the hub drives.

@@ -100,11 +100,24 @@ pub(crate) fn parse(text: &str) -> Result<ClientFrame, Unreadable> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Reply {
-    Joined { participant: ParticipantId, reconnect_token: String, role: Role, room: RoomSnapshot },
-    PublishAnswer { sdp: String },
-    SubscribeOffer { sdp: String },
+    Joined {
+        participant: ParticipantId,
+        reconnect_token: String,
+        role: Role,
+        room: RoomSnapshot,
+        ice_servers: Vec<crate::turn::IceServer>,
+    },
+    PublishAnswer {
+        sdp: String,
+    },
+    SubscribeOffer {
+        sdp: String,
+    },
     Ok,
-    Error { code: &'static str, message: String },
+    Error {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// A frame the node pushes without being asked.

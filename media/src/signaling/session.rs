@@ -160,12 +160,15 @@ impl Session {
                     password.filter(|p| !p.is_empty()).map(|p| RoomPassword::parse(&p)).transpose().map_err(refused)?;
                 join.reconnect = reconnect_token.map(|t| ReconnectToken::parse(&t)).transpose().map_err(refused)?;
                 let joined = self.hub.join(self.id, self.outgoing.clone(), join).map_err(refused)?;
-                self.place = Some((joined.room.room.clone(), joined.participant));
+                let place = (joined.room.room.clone(), joined.participant);
+                let ice_servers = self.hub.ice_servers(&place);
+                self.place = Some(place);
                 Ok(Reply::Joined {
                     participant: joined.participant,
                     reconnect_token: joined.reconnect_token.as_str().to_owned(),
                     role: joined.role,
                     room: joined.room,
+                    ice_servers,
                 })
             }
             Request::Publish { sdp } => {
