@@ -2,6 +2,7 @@
 //! signaling at `/ws`, and the SFU on one UDP port; ends rooms cleanly on SIGTERM.
 
 use clap::{Parser, ValueEnum};
+use confer_media::facts::{Facts, FactsConfig};
 use confer_media::room::RoomPolicy;
 use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
@@ -42,6 +43,12 @@ struct Config {
     /// How long minted TURN credentials stay valid, seconds.
     #[arg(long, env = "CONFER_TURN_TTL_SECONDS", default_value_t = 86_400)]
     turn_ttl_seconds: u64,
+    /// The api's URL, where room facts are reported (with `CONFER_API_KEY`).
+    #[arg(long, env = "CONFER_API_URL")]
+    api_url: Option<String>,
+    /// An API key of the tenant, to report room facts with.
+    #[arg(long, env = "CONFER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -71,7 +78,16 @@ async fn main() -> anyhow::Result<()> {
         (None, true) => None,
         _ => anyhow::bail!("TURN needs both CONFER_TURN_URLS and CONFER_TURN_SECRET"),
     };
-    let hub = Hub::new(RoomPolicy { max_participants: config.max_participants }, sfu.clone(), turn);
+    let facts = match (config.api_url.clone(), config.api_key.clone()) {
+        (Some(api_url), Some(api_key)) => Some(Facts::start(FactsConfig { api_url, api_key })),
+        (None, None) => {
+            tracing::warn!("CONFER_API_URL and CONFER_API_KEY are not set: room facts are not recorded");
+            None
+        }
+        _ => anyhow::bail!("room facts need both CONFER_API_URL and CONFER_API_KEY"),
+    };
+    let policy = RoomPolicy { max_participants: config.max_participants };
+    let hub = Hub::with_facts(policy, sfu.clone(), turn, facts);
     hub.spawn_ticker();
     let data = actix_web::web::Data::new(hub.clone());
     let server = actix_web::HttpServer::new(move || {

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_event_store;
 mod m0002_append_in_one_statement;
+mod m0003_room_facts;
 
 /// Every migration of the platform, in order.
 pub struct Migrator;
@@ -16,6 +17,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_event_store::Migration), Box::new(m0002_append_in_one_statement::Migration)]
+        vec![
+            Box::new(m0001_event_store::Migration),
+            Box::new(m0002_append_in_one_statement::Migration),
+            Box::new(m0003_room_facts::Migration),
+        ]
     }
 }

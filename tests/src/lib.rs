@@ -164,6 +164,11 @@ impl TestPlatform {
         self.api = Some(child);
     }
 
+    /// Kills the API (SIGKILL: a crash); `restart` brings it back.
+    pub fn kill_api(&mut self) {
+        self.stop_api();
+    }
+
     /// Stops the API (SIGKILL: a crash) and starts it again on the same database.
     pub async fn restart(&mut self) {
         self.stop_api();

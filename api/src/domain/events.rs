@@ -56,6 +56,18 @@ pub enum DomainEvent {
     },
     /// A meeting was called off.
     MeetingCancelled { meeting_id: Uuid },
+    /// A media node opened a room: the first participant joined.
+    MeetingStarted { room: String, node_time: DateTime<Utc> },
+    /// Someone took a seat in a running meeting.
+    ParticipantJoined { room: String, participant: String, display_name: String, node_time: DateTime<Utc> },
+    /// Someone left a running meeting (`left`, `removed`, `timed_out`, `meeting_ended`).
+    ParticipantLeft { room: String, participant: String, reason: String, node_time: DateTime<Utc> },
+    /// A moderator locked the room with a password.
+    RoomLocked { room: String, by: String, node_time: DateTime<Utc> },
+    /// A moderator unlocked the room.
+    RoomUnlocked { room: String, by: String, node_time: DateTime<Utc> },
+    /// The meeting ended (`by` a moderator, or empty when the last one left).
+    MeetingEnded { room: String, by: Option<String>, node_time: DateTime<Utc> },
 }
 
 impl DomainEvent {
@@ -73,6 +85,12 @@ impl DomainEvent {
             Self::MeetingScheduled { .. } => "MeetingScheduled",
             Self::MeetingChanged { .. } => "MeetingChanged",
             Self::MeetingCancelled { .. } => "MeetingCancelled",
+            Self::MeetingStarted { .. } => "MeetingStarted",
+            Self::ParticipantJoined { .. } => "ParticipantJoined",
+            Self::ParticipantLeft { .. } => "ParticipantLeft",
+            Self::RoomLocked { .. } => "RoomLocked",
+            Self::RoomUnlocked { .. } => "RoomUnlocked",
+            Self::MeetingEnded { .. } => "MeetingEnded",
         }
     }
 
@@ -122,6 +140,10 @@ impl StreamId {
     /// The stream of one meeting.
     pub fn meeting(id: Uuid) -> Self {
         Self(format!("meeting-{id}"))
+    }
+    /// The stream of one run of a room on a media node, from start to end.
+    pub fn room_session(id: Uuid) -> Self {
+        Self(format!("room_session-{id}"))
     }
     /// A stream by its stored name.
     pub fn from_stored(name: String) -> Self {

@@ -14,6 +14,7 @@ mod metrics;
 mod pagination;
 mod rate_limit;
 mod request_log;
+mod room_facts;
 mod settings;
 mod tenants;
 mod users;
@@ -56,7 +57,7 @@ pub struct AppState {
         settings::get, settings::patch,
         users::create, users::list, users::get, users::patch, users::disable,
         meetings::schedule, meetings::list, meetings::get, meetings::patch, meetings::cancel, meetings::history,
-        events::feed,
+        events::feed, room_facts::record,
     ),
     modifiers(&BearerKey, &CommonErrors)
 )]
@@ -183,7 +184,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(meetings::cancel)),
                 )
                 .service(resource("/meetings/{id}/events", "GET").route(web::get().to(meetings::history)))
-                .service(resource("/events", "GET").route(web::get().to(events::feed))),
+                .service(resource("/events", "GET").route(web::get().to(events::feed)))
+                .service(resource("/room-facts", "POST").route(web::post().to(room_facts::record))),
         )
         .default_service(web::to(not_found));
 }

@@ -3,6 +3,7 @@
 //! (no await inside), and what it produced is told to everyone concerned.
 
 use super::protocol::{Push, name_of};
+use crate::facts::Facts;
 use crate::room::{
     Command, JoinRequest, Joined, LeaveReason, ParticipantId, RoomError, RoomEvent, RoomName, RoomPolicy, Rooms,
 };
@@ -41,6 +42,7 @@ pub struct Hub {
     state: Mutex<State>,
     sfu: SfuHandle,
     turn: Option<TurnConfig>,
+    facts: Option<Facts>,
 }
 
 /// How often expired seats are looked for.
@@ -50,7 +52,13 @@ impl Hub {
     /// A hub applying `policy`, forwarding media through `sfu`, handing out TURN
     /// credentials for `turn` (when there is a TURN server).
     pub fn new(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>) -> Arc<Self> {
-        Arc::new(Self { state: Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new() }), sfu, turn })
+        Self::with_facts(policy, sfu, turn, None)
+    }
+
+    /// A hub that also reports room facts to the api through `facts`.
+    pub fn with_facts(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>, facts: Option<Facts>) -> Arc<Self> {
+        let state = Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new() });
+        Arc::new(Self { state, sfu, turn, facts })
     }
 
     /// The ICE servers a participant may use: TURN credentials minted for them now.
@@ -154,6 +162,9 @@ impl Hub {
 
     /// Tells each room's sessions its events; lets go of departed participants.
     fn tell(&self, state: &mut State, events: Vec<RoomEvent>) {
+        if let Some(facts) = &self.facts {
+            facts.record(&events);
+        }
         for event in events {
             let room = event.room().clone();
             for (place, link) in &state.links {

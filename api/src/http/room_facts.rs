@@ -1,0 +1,121 @@
+//! `POST /v1/room-facts`: what a tenant's media node reports about its rooms
+//! (started, joined, left, locked, unlocked, ended), recorded as events.
+//!
+//! Each run of a room is one stream, `room_session-<id>`, written in order by the
+//! node that runs it: `seq` is the fact's version in that stream, so a fact
+//! out of order is refused (409) and a retried one (same `Idempotency-Key`, the
+//! fact's id) replays the first answer instead of appending twice.
+
+use super::auth::Authenticated;
+use super::command::{Command, CommandRequest, Reply, Started};
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+use crate::domain::{DomainEvent, FieldError, RoomName, StreamId};
+use crate::store::{ExpectedVersion, StoreError};
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// What happened in a room.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FactKind {
+    MeetingStarted,
+    ParticipantJoined { participant: String, display_name: String },
+    ParticipantLeft { participant: String, reason: String },
+    RoomLocked { by: String },
+    RoomUnlocked { by: String },
+    MeetingEnded { by: Option<String> },
+}
+
+/// One fact from a media node. (Unknown fields are ignored here: serde cannot
+/// refuse them through a flattened, tagged enum.)
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoomFact {
+    /// The run of the room this fact belongs to (chosen by the node at `meeting_started`).
+    pub session: Uuid,
+    /// 1 for `meeting_started`, then 2, 3, … in the order they happened.
+    pub seq: i64,
+    pub room: String,
+    /// When the node saw it.
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub fact: FactKind,
+}
+
+/// The recorded fact.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordedFact {
+    pub position: i64,
+    pub stream_id: String,
+    pub version: i64,
+}
+
+fn short(field: &'static str, value: &str) -> Result<String, FieldError> {
+    crate::domain::parse_text(field, value, 128)
+}
+
+/// Records one room fact as an event.
+#[utoipa::path(post, path = "/v1/room-facts", tag = "room-facts", security(("api_key" = [])), request_body = RoomFact,
+    responses((status = 201, body = RecordedFact), (status = 409, body = super::ErrorBody, description = "out of order"),
+              (status = 422, body = super::ErrorBody)))]
+pub async fn record(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: CommandRequest,
+    body: JsonBody<RoomFact>,
+) -> Result<HttpResponse, ApiError> {
+    let f = body.value;
+    let room = RoomName::parse(&f.room)?.to_string();
+    if f.seq < 1 {
+        return Err(FieldError::new("seq", "seq starts at 1").into());
+    }
+    let at = f.at;
+    let event = match f.fact {
+        FactKind::MeetingStarted => DomainEvent::MeetingStarted { room, node_time: at },
+        FactKind::ParticipantJoined { participant, display_name } => DomainEvent::ParticipantJoined {
+            room,
+            participant: short("participant", &participant)?,
+            display_name: short("display_name", &display_name)?,
+            node_time: at,
+        },
+        FactKind::ParticipantLeft { participant, reason } => DomainEvent::ParticipantLeft {
+            room,
+            participant: short("participant", &participant)?,
+            reason: short("reason", &reason)?,
+            node_time: at,
+        },
+        FactKind::RoomLocked { by } => DomainEvent::RoomLocked { room, by: short("by", &by)?, node_time: at },
+        FactKind::RoomUnlocked { by } => DomainEvent::RoomUnlocked { room, by: short("by", &by)?, node_time: at },
+        FactKind::MeetingEnded { by } => {
+            DomainEvent::MeetingEnded { room, by: by.map(|b| short("by", &b)).transpose()?, node_time: at }
+        }
+    };
+    let mut cmd = match Command::start(&state, &auth, req, &body.digest).await? {
+        Started::Replayed(r) => return Ok(r),
+        Started::Fresh(c) => c,
+    };
+    let stream = StreamId::room_session(f.session);
+    let expected = if f.seq == 1 { ExpectedVersion::NoStream } else { ExpectedVersion::Exactly(f.seq - 1) };
+    let appended = match cmd.append(&stream, expected, &[event]).await {
+        Err(StoreError::Conflict { .. }) => {
+            return Err(ApiError::Conflict {
+                code: "fact_out_of_order",
+                message: format!("fact {} of {stream:?} does not follow the stream's last fact", f.seq),
+                field: Some("seq"),
+            });
+        }
+        other => other?,
+    };
+    let recorded = appended.last().map(|a| RecordedFact {
+        position: a.event.position,
+        stream_id: a.event.stream_id.as_str().to_owned(),
+        version: a.event.stream_version,
+    });
+    let reply = Reply::json(StatusCode::CREATED, &recorded)?;
+    cmd.finish(&state, reply).await
+}

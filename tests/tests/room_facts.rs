@@ -1,0 +1,140 @@
+//! Room facts: what happens in a media node's rooms is recorded by the api as
+//! events, in order, exactly once, even when the api was down while it happened.
+
+use confer_tests::{TestPlatform, TestTenant, unique_slug};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::process::Child;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(api: &str, tenant: &TestTenant) -> (Node, String) {
+    let env = [
+        ("CONFER_MEDIA_LISTEN", "127.0.0.1:0".to_owned()),
+        ("CONFER_MEDIA_UDP", "127.0.0.1:0".to_owned()),
+        ("CONFER_API_URL", api.to_owned()),
+        ("CONFER_API_KEY", tenant.key.clone()),
+    ];
+    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let (child, addr) = confer_tests::spawn_logged("confer-media", &env);
+    (Node(child), addr)
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws(node: &str) -> Socket {
+    tokio_tungstenite::connect_async(format!("ws://{node}/ws")).await.expect("signaling").0
+}
+
+/// Sends a request and returns its reply (pushes are skipped).
+async fn request(socket: &mut Socket, id: u64, mut body: Value) -> Value {
+    body["v"] = json!(1);
+    body["id"] = json!(id);
+    socket.send(Message::text(body.to_string())).await.unwrap();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a reply");
+        let Some(Ok(Message::Text(t))) = frame else { panic!("signaling closed") };
+        let v: Value = serde_json::from_str(t.as_str()).unwrap();
+        if v["re"] == json!(id) {
+            return v;
+        }
+    }
+}
+
+/// The room-fact events of the tenant, once at least `n` are there.
+async fn room_events(p: &TestPlatform, t: &TestTenant, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, feed) = p.get(t, "/v1/events?limit=1000").await;
+        let events: Vec<Value> = feed["events"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["stream_id"].as_str().unwrap_or("").starts_with("room_session-"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if events.len() >= n {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "only {} room events: {events:?}", events.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_meeting_on_the_node_appears_in_the_tenants_event_feed_in_order() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("facts")).await;
+    let (_node, node) = start_node(&p.base_url, &t);
+
+    let mut ann = ws(&node).await;
+    let ann_id =
+        request(&mut ann, 1, json!({"type": "join", "room": "standup", "name": "Ann"})).await["participant"].clone();
+    let mut bob = ws(&node).await;
+    request(&mut bob, 1, json!({"type": "join", "room": "standup", "name": "Bob"})).await;
+    assert_eq!(request(&mut ann, 2, json!({"type": "lock", "password": "pw"})).await["type"], "ok");
+    request(&mut bob, 2, json!({"type": "leave"})).await;
+    request(&mut ann, 3, json!({"type": "leave"})).await;
+
+    let events = room_events(&p, &t, 7).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "MeetingStarted",
+            "ParticipantJoined",
+            "ParticipantJoined",
+            "RoomLocked",
+            "ParticipantLeft",
+            "ParticipantLeft",
+            "MeetingEnded"
+        ]
+    );
+    let stream = events[0]["stream_id"].clone();
+    assert!(events.iter().all(|e| e["stream_id"] == stream), "one stream for the run of the room");
+    let versions: Vec<i64> = events.iter().map(|e| e["stream_version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(events[1]["data"]["display_name"], "Ann");
+    assert_eq!(events[1]["data"]["participant"], ann_id);
+    assert_eq!(events[3]["data"]["by"], ann_id);
+    assert_eq!(events[4]["data"]["reason"], "left");
+    assert!(events.iter().all(|e| e["data"]["room"] == "standup"));
+    assert!(!events.iter().any(|e| e.to_string().contains("\"pw\"")), "the room password is not a fact");
+}
+
+#[tokio::test]
+async fn facts_from_while_the_api_was_down_are_delivered_once_it_is_back() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut p = TestPlatform::start_with(&[("CONFER_API_LISTEN", listen.as_str())]).await;
+    let t = p.signup(&unique_slug("buffer")).await;
+    let (_node, node) = start_node(&p.base_url, &t);
+
+    p.kill_api();
+    let mut ann = ws(&node).await;
+    request(&mut ann, 1, json!({"type": "join", "room": "offline", "name": "Ann"})).await;
+    request(&mut ann, 2, json!({"type": "leave"})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 0);
+
+    p.restart().await;
+    assert_eq!(p.base_url, format!("http://{listen}"), "the api is back where the node expects it");
+    let events = room_events(&p, &t, 4).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["MeetingStarted", "ParticipantJoined", "ParticipantLeft", "MeetingEnded"]);
+    // Nothing twice, even though delivery was retried.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 4);
+}
