@@ -7,4 +7,5 @@ pub mod room;
 pub mod sfu;
 pub mod signaling;
 pub mod site;
+pub mod tenant_settings;
 pub mod turn;

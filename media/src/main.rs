@@ -31,7 +31,7 @@ struct Config {
     /// The IP clients must send media to, when not the bound one (NAT, public IP).
     #[arg(long, env = "CONFER_MEDIA_ADVERTISED_IP")]
     advertised_ip: Option<IpAddr>,
-    /// Participants per room, at most.
+    /// Participants per room, at most, until the tenant's settings are read from the api.
     #[arg(long, env = "CONFER_MAX_PARTICIPANTS", default_value_t = 75)]
     max_participants: u32,
     /// TURN URLs handed to clients (comma-separated), e.g. `turn:turn.example.com:3478`.
@@ -88,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let policy = RoomPolicy { max_participants: config.max_participants };
     let hub = Hub::with_facts(policy, sfu.clone(), turn, facts);
+    if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
+        confer_media::tenant_settings::follow(api_url, api_key, hub.clone());
+    }
     hub.spawn_ticker();
     let data = actix_web::web::Data::new(hub.clone());
     let server = actix_web::HttpServer::new(move || {

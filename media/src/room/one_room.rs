@@ -33,6 +33,11 @@ pub(crate) struct Admitted {
 }
 
 impl Room {
+    /// Applies the tenant's new settings to the joins to come.
+    pub(crate) fn set_policy(&mut self, policy: RoomPolicy) {
+        self.policy = policy;
+    }
+
     /// An empty, unlocked room under `policy`.
     pub(crate) fn new(name: RoomName, policy: RoomPolicy) -> Self {
         Self { name, policy, participants: Vec::new(), lock: None }

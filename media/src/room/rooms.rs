@@ -60,10 +60,13 @@ impl Rooms {
         Self { policy, rooms: BTreeMap::new(), rng }
     }
 
-    /// The tenant changed its settings: rooms that start from now on follow
-    /// `policy`; rooms already going on keep theirs.
+    /// The tenant changed its settings: the next join, in any room, follows
+    /// `policy`. Nobody already seated loses their seat to a lower cap.
     pub fn set_policy(&mut self, policy: RoomPolicy) {
         self.policy = policy;
+        for room in self.rooms.values_mut() {
+            room.set_policy(policy);
+        }
     }
 
     /// Takes a seat in `request.room`, starting the room if nobody is in it, or takes

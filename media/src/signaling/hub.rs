@@ -90,6 +90,11 @@ impl Hub {
         });
     }
 
+    /// Applies the tenant's settings to the joins to come.
+    pub fn set_policy(&self, policy: RoomPolicy) {
+        self.lock().rooms.set_policy(policy);
+    }
+
     /// Expires seats now.
     pub fn tick(&self) {
         let mut state = self.lock();

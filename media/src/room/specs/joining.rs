@@ -155,14 +155,15 @@ fn a_cap_of_zero_refuses_even_the_first_and_starts_no_room() {
 }
 
 #[test]
-fn a_new_policy_applies_to_rooms_that_start_after_it() {
+fn a_new_policy_applies_to_the_next_join_in_running_and_new_rooms() {
     let mut rooms = node_with_cap(1);
     join(&mut rooms, "old", "Ada", t(0));
-    rooms.set_policy(RoomPolicy { max_participants: 2 });
     assert_eq!(refused(&mut rooms, |rooms| rooms.join(request("old", "Bob"), t(1))), RoomError::RoomFull { max: 1 });
-    join(&mut rooms, "new", "Cy", t(2));
-    join(&mut rooms, "new", "Dee", t(3));
-    assert_eq!(refused(&mut rooms, |rooms| rooms.join(request("new", "Eve"), t(4))), RoomError::RoomFull { max: 2 });
+    rooms.set_policy(RoomPolicy { max_participants: 2 });
+    join(&mut rooms, "old", "Bob", t(2));
+    join(&mut rooms, "new", "Cy", t(3));
+    join(&mut rooms, "new", "Dee", t(4));
+    assert_eq!(refused(&mut rooms, |rooms| rooms.join(request("new", "Eve"), t(5))), RoomError::RoomFull { max: 2 });
 }
 
 #[test]
@@ -203,4 +204,21 @@ fn display_names_and_room_names_are_checked_before_any_rule_runs() {
     assert_eq!(RoomName::parse(&"r".repeat(65)).map_err(|e| e.code()).err(), Some("invalid_room_name"));
     assert_eq!(RoomPassword::parse("").map_err(|e| e.code()).err(), Some("invalid_password"));
     assert_eq!(RoomPassword::parse(&"p".repeat(129)).map_err(|e| e.code()).err(), Some("invalid_password"));
+}
+
+#[test]
+fn a_lower_cap_from_new_settings_applies_to_the_next_join_in_a_running_room() {
+    use crate::room::{DisplayName, JoinRequest, RoomName, RoomPolicy, Rooms};
+    let mut rooms = Rooms::new(RoomPolicy { max_participants: 5 });
+    let now = std::time::Instant::now();
+    let room = RoomName::parse("cap").unwrap();
+    for name in ["a", "b", "c"] {
+        rooms.join(JoinRequest::new(room.clone(), DisplayName::parse(name).unwrap()), now).unwrap();
+    }
+    rooms.set_policy(RoomPolicy { max_participants: 3 });
+    let refused = rooms.join(JoinRequest::new(room.clone(), DisplayName::parse("d").unwrap()), now).unwrap_err();
+    assert_eq!(refused.code(), "room_full");
+    assert_eq!(rooms.snapshot(&room).unwrap().participants.len(), 3, "nobody seated lost their seat");
+    rooms.set_policy(RoomPolicy { max_participants: 4 });
+    assert!(rooms.join(JoinRequest::new(room, DisplayName::parse("d").unwrap()), now).is_ok());
 }

@@ -1,5 +1,6 @@
-//! Room facts: what happens in a media node's rooms is recorded by the api as
-//! events, in order, exactly once, even when the api was down while it happened.
+//! A media node and the api together: what happens in the node's rooms is recorded
+//! by the api as events (in order, exactly once, even when the api was down while it
+//! happened), and the tenant's settings reach the node.
 
 use confer_tests::{TestPlatform, TestTenant, unique_slug};
 use futures_util::{SinkExt, StreamExt};
@@ -137,4 +138,49 @@ async fn facts_from_while_the_api_was_down_are_delivered_once_it_is_back() {
     // Nothing twice, even though delivery was retried.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 4);
+}
+
+#[tokio::test]
+async fn the_tenants_max_participants_reaches_the_node_and_applies_to_the_next_join() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("cap")).await;
+    let (status, _) = p.send(&t, reqwest::Method::PATCH, "/v1/settings", Some(json!({"max_participants": 2}))).await;
+    assert_eq!(status, 200);
+    let (_node, node) = start_node(&p.base_url, &t);
+
+    // The node starts with its flag (75) until it has read the settings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seated = Vec::new();
+    loop {
+        let mut s = ws(&node).await;
+        let reply = request(&mut s, 1, json!({"type": "join", "room": "small", "name": "P"})).await;
+        if reply["code"] == "room_full" {
+            break;
+        }
+        assert_eq!(reply["type"], "joined", "{reply}");
+        seated.push(s);
+        assert!(seated.len() <= 2 || Instant::now() < deadline, "the cap of 2 never applied");
+        if seated.len() > 2 {
+            // Joined before the settings were read: leave and try again.
+            let mut extra = seated.pop().unwrap();
+            request(&mut extra, 2, json!({"type": "leave"})).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    assert_eq!(seated.len(), 2);
+
+    // Raising the cap lets the next one in, without restarting the node.
+    let (status, _) = p.send(&t, reqwest::Method::PATCH, "/v1/settings", Some(json!({"max_participants": 3}))).await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = ws(&node).await;
+        let reply = request(&mut s, 1, json!({"type": "join", "room": "small", "name": "Q"})).await;
+        if reply["type"] == "joined" {
+            break;
+        }
+        assert_eq!(reply["code"], "room_full");
+        assert!(Instant::now() < deadline, "the new cap never reached the node");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
