@@ -58,6 +58,17 @@ impl Facts {
         facts
     }
 
+    /// Waits until every queued fact is delivered, or `within` has passed (shutdown).
+    /// Returns how many were left undelivered.
+    pub async fn flush(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.pending() > 0 && tokio::time::Instant::now() < deadline {
+            self.wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.pending()
+    }
+
     /// Facts not delivered yet.
     pub fn pending(&self) -> usize {
         self.queue.lock().map(|q| q.len()).unwrap_or(0)

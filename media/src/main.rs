@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         _ => anyhow::bail!("room facts need both CONFER_API_URL and CONFER_API_KEY"),
     };
     let policy = RoomPolicy { max_participants: config.max_participants };
-    let hub = Hub::with_facts(policy, sfu.clone(), turn, facts);
+    let hub = Hub::with_facts(policy, sfu.clone(), turn, facts.clone());
     if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
         confer_media::tenant_settings::follow(api_url, api_key, hub.clone());
     }
@@ -124,6 +124,13 @@ async fn main() -> anyhow::Result<()> {
         hub.shutdown();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         handle.stop(true).await;
+        // What happened in the rooms, their ends included, reaches the api before we go.
+        if let Some(facts) = &facts {
+            let left = facts.flush(std::time::Duration::from_secs(10)).await;
+            if left > 0 {
+                tracing::error!(undelivered = left, "the api did not take every room fact before shutdown");
+            }
+        }
     });
     server.await?;
     sfu.stop();

@@ -184,3 +184,47 @@ async fn the_tenants_max_participants_reaches_the_node_and_applies_to_the_next_j
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test]
+async fn on_sigterm_the_node_tells_everyone_ends_the_meeting_and_flushes_its_facts() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("term")).await;
+    let (node_process, node) = start_node(&p.base_url, &t);
+    let mut ann = ws(&node).await;
+    request(&mut ann, 1, json!({"type": "join", "room": "closing", "name": "Ann"})).await;
+    let mut bob = ws(&node).await;
+    request(&mut bob, 1, json!({"type": "join", "room": "closing", "name": "Bob"})).await;
+
+    let pid = node_process.0.id();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+
+    // Both are told the meeting ended, then their sockets close.
+    for socket in [&mut ann, &mut bob] {
+        let mut told = false;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    told |= v["event"]["type"] == "participant_left" && v["event"]["reason"] == "meeting_ended";
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => break,
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "the socket stayed open");
+        }
+        assert!(told, "a participant was not told the meeting ended");
+    }
+    // The node exits by itself, after its facts (the end included) reached the api.
+    let mut node_process = node_process;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node_process.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the node did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = room_events(&p, &t, 5).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"MeetingStarted"));
+    assert_eq!(types.last(), Some(&"MeetingEnded"), "{types:?}");
+    assert_eq!(types.iter().filter(|t| **t == "ParticipantLeft").count(), 2);
+}
