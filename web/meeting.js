@@ -190,7 +190,7 @@ function renderPeople() {
     }
     return li;
   }));
-  $('lock').hidden = state.role !== 'moderator';
+  for (const id of ['lock', 'mute-all', 'end-meeting']) $(id).hidden = state.role !== 'moderator';
   for (const [id, t] of state.tiles) t.querySelector('.name').textContent = state.people.get(id)?.display_name ?? '';
 }
 
@@ -206,6 +206,9 @@ function onEvent(ev) {
         state.leaving = true;
         notice(ev.reason === 'removed' ? 'A moderator removed you from the meeting.'
           : ev.reason === 'meeting_ended' ? 'The meeting has ended.' : 'You left the meeting.');
+        state.publisher?.close();
+        state.subscriber?.close();
+        $('meeting').hidden = true;
       }
       break;
     case 'participant_away': if (p) p.away = true; break;
@@ -336,6 +339,10 @@ async function start() {
     if ($('lock').textContent === 'Unlock room') return request({ type: 'unlock' }).catch((e) => notice(e.message));
     const password = prompt('Password for this meeting');
     if (password) request({ type: 'lock', password }).catch((e) => notice(e.message));
+  };
+  $('mute-all').onclick = () => request({ type: 'mute_all', kind: 'audio' }).catch((e) => notice(e.message));
+  $('end-meeting').onclick = () => {
+    if (confirm('End the meeting for everyone?')) request({ type: 'end_meeting' }).catch((e) => notice(e.message));
   };
   $('leave').onclick = async () => {
     state.leaving = true;

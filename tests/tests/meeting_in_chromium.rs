@@ -158,7 +158,7 @@ async fn wait_for(b: &Client, script: &str, what: &str) {
 const IN_MEETING: &str = "return !document.getElementById('meeting').hidden";
 
 #[tokio::test]
-async fn a_locked_room_admits_a_newcomer_with_the_password_and_is_gone_when_everyone_leaves() {
+async fn a_locked_room_admits_a_newcomer_with_the_password_and_the_moderator_mutes_all_and_ends_it() {
     let (_node, site) = start_node();
     let (_driver, driver_url) = start_chromedriver().await;
     let profiles = tempdir();
@@ -200,11 +200,29 @@ async fn a_locked_room_admits_a_newcomer_with_the_password_and_is_gone_when_ever
     wait_for(&dan, IN_MEETING, "dan to be admitted with the password").await;
     wait_for(&ann, "return document.getElementById('people-list').textContent.includes('Dan')", "ann to see dan").await;
 
-    // Everyone leaves; the next to come opens a new meeting, unlocked, as its moderator.
-    for b in [&ann, &dan] {
-        b.execute("document.getElementById('leave').click(); return true;", vec![]).await.unwrap();
-    }
-    wait_for(&dan, "return document.getElementById('notice').textContent.includes('left')", "dan to have left").await;
+    // The moderator mutes everyone: Dan's microphone goes off.
+    wait_for(&dan, "return document.getElementById('toggle-mic').textContent === 'Mute'", "dan's mic on").await;
+    ann.execute("document.getElementById('mute-all').click(); return true;", vec![]).await.unwrap();
+    wait_for(
+        &dan,
+        "return document.getElementById('toggle-mic').textContent === 'Unmute' \
+         && window.confer.state.local.getAudioTracks().every((t) => !t.enabled)",
+        "dan to be muted by the moderator",
+    )
+    .await;
+
+    // The moderator ends the meeting for all: Dan is told and out; the room is gone, and the
+    // next to come opens a new meeting, unlocked, as its moderator.
+    ann.execute("window.confirm = () => true; document.getElementById('end-meeting').click(); return true;", vec![])
+        .await
+        .unwrap();
+    wait_for(
+        &dan,
+        "return document.getElementById('notice').textContent.includes('ended') \
+         && document.getElementById('meeting').hidden",
+        "dan to be told the meeting ended",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let eve = open(2).await;
     eve.goto(&format!("http://{site}/board?name=Eve&prejoin=0")).await.unwrap();
