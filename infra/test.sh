@@ -15,15 +15,17 @@ fi
 
 export CONFER_TEST_DATABASE_URL=${CONFER_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-# Leftovers of earlier (e.g. interrupted) runs: per-test databases nobody is connected to.
+# Leftovers of earlier (e.g. interrupted) runs: per-test databases, named
+# confer_test_<unix seconds>_<uuid>, older than an hour and with nobody connected.
+# Younger ones may belong to a run going on right now, and are left alone.
 psql_pg() { psql -X -w -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
 leftovers=$(psql_pg -c "SELECT datname FROM pg_database
-    WHERE datname LIKE 'confer\_test\_%'
+    WHERE datname ~ '^confer_test_[0-9]+_'
+      AND split_part(datname, '_', 3)::bigint < extract(epoch FROM now())::bigint - 3600
       AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)")
 dropped=0
 while IFS= read -r db; do
     [ -n "$db" ] || continue
-    # A database a concurrent run connects to in the meantime fails to drop: keep it.
     if psql_pg -c "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null; then
         dropped=$((dropped + 1))
     fi

@@ -59,7 +59,8 @@ pub fn spawn_logged(name: &str, env: &[(String, String)]) -> (Child, String) {
 
 /// A database of one test, dropped when the test ends.
 pub struct TestDatabase {
-    /// Its name, `confer_test_<uuid>`.
+    /// Its name, `confer_test_<unix seconds>_<uuid>`: the time lets `infra/test.sh` drop
+    /// leftovers of interrupted runs without touching a run that is going on now.
     pub name: String,
     /// URL to connect to it as the (super)user the tests run as.
     pub url: String,
@@ -68,7 +69,9 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates an empty database.
     pub async fn create() -> Self {
-        let name = format!("confer_test_{}", uuid::Uuid::new_v4().simple());
+        let created =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let name = format!("confer_test_{created}_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(admin_url()).await.expect("connect to CONFER_TEST_DATABASE_URL");
         admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
         admin.close().await.ok();
