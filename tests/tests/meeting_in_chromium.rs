@@ -325,3 +325,75 @@ async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
     }
     let _ = std::fs::remove_dir_all(&profiles);
 }
+
+/// Video frames `viewer` has decoded from each remote participant.
+async fn frames_from(viewer: &Client) -> Value {
+    viewer
+        .execute(
+            "return window.confer.stats().then((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => \
+             [k, v.video ? v.video.framesDecoded : 0])))",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_participant_whose_connection_drops_comes_back_as_the_same_participant() {
+    let (_node, site) = start_node();
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profiles = tempdir();
+    let mut browsers = Vec::new();
+    for (i, name) in ["Ann", "Bob"].iter().enumerate() {
+        let profile = profiles.join(format!("profile-{i}"));
+        std::fs::create_dir_all(&profile).unwrap();
+        let b = browser(&driver_url, &profile).await;
+        b.goto(&format!("http://{site}/sync?name={name}&prejoin=0")).await.unwrap();
+        browsers.push(b);
+    }
+    let (ann, bob) = (&browsers[0], &browsers[1]);
+    wait_for(
+        bob,
+        "return window.confer.stats().then((s) => Object.values(s).some((r) => r.video && r.video.framesDecoded > 10))",
+        "bob to see ann",
+    )
+    .await;
+    let ann_id = ann.execute("return window.confer.state.me", vec![]).await.unwrap();
+
+    // Ann's signaling connection drops (as on a network change).
+    ann.execute("window.confer.state.ws.close(); return true;", vec![]).await.unwrap();
+    wait_for(
+        bob,
+        "return document.getElementById('people-list').textContent.includes('reconnecting')",
+        "bob to see ann reconnecting",
+    )
+    .await;
+    wait_for(
+        bob,
+        "return !document.getElementById('people-list').textContent.includes('reconnecting')",
+        "ann to be back",
+    )
+    .await;
+    assert_eq!(ann.execute("return window.confer.state.me", vec![]).await.unwrap(), ann_id, "the same participant");
+    let tiles = bob.execute("return document.querySelectorAll('#grid .tile').length", vec![]).await.unwrap();
+    assert_eq!(tiles, json!(2), "no duplicate tile at bob's");
+    let people = bob.execute("return document.querySelectorAll('#people-list li').length", vec![]).await.unwrap();
+    assert_eq!(people, json!(2));
+
+    // Her media flows again: bob's decoded frames from her keep growing.
+    let key = ann_id.as_str().unwrap().to_owned();
+    let before = frames_from(bob).await[&key].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = frames_from(bob).await[&key].as_u64().unwrap_or(0);
+        if now > before + 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ann's video did not come back: {before} -> {now}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for b in browsers {
+        let _ = b.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}
