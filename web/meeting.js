@@ -384,9 +384,7 @@ window.confer = {
     if (!state.subscriber) return out;
     const report = await state.subscriber.getStats();
     const byTrack = new Map();
-    for (const [, tr] of state.subscriber.getTransceivers().entries()) {
-      const stream = state.tiles && [...state.tiles.keys()];
-      void stream;
+    for (const tr of state.subscriber.getTransceivers()) {
       if (tr.receiver?.track) byTrack.set(tr.receiver.track.id, tr);
     }
     report.forEach((s) => {

@@ -44,15 +44,21 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("applying migrations")
 }
 
-/// Everything handlers share, from the configuration and an open pool.
-pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppState> {
+/// The operator's master key from the configuration: checked before anything
+/// else, so a missing or malformed key is reported as such.
+pub fn master_key(config: &ApiConfig) -> anyhow::Result<MasterKey> {
     let master = config
         .master_key
         .as_deref()
         .context("CONFER_MASTER_KEY is not set (32 bytes, base64; e.g. `openssl rand -base64 32`)")?;
+    Ok(MasterKey::from_base64(master)?)
+}
+
+/// Everything handlers share, from the configuration and an open pool.
+pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppState> {
     Ok(AppState {
         store: EventStore::new(db),
-        tenant_keys: TenantKeys::new(MasterKey::from_base64(master)?),
+        tenant_keys: TenantKeys::new(master_key(config)?),
         config: config.clone(),
         limits: RateLimits::new(config.signups_per_minute, config.api_requests_per_second),
         key_cache: KeyCache::new(Duration::from_secs(config.api_key_cache_seconds)),
@@ -69,6 +75,7 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds `config.listen` (port 0 picks a free port).
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        master_key(&config)?;
         migrate_database(&config).await?;
         let db = connect(&config).await?;
         let state = web::Data::new(state(&config, db)?);

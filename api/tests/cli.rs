@@ -15,6 +15,7 @@ fn help_lists_every_command() {
 
 #[test]
 fn serving_without_a_master_key_fails_with_a_clear_message() {
+    // The database URL points nowhere: the key must be checked first.
     let out = Command::new(env!("CARGO_BIN_EXE_confer-api"))
         .env_remove("CONFER_MASTER_KEY")
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
@@ -22,5 +23,17 @@ fn serving_without_a_master_key_fails_with_a_clear_message() {
         .expect("run confer-api");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("database") || err.contains("CONFER_MASTER_KEY"), "{err}");
+    assert!(err.contains("CONFER_MASTER_KEY is not set"), "the missing key is named, before any database work: {err}");
+}
+
+#[test]
+fn serving_with_a_malformed_master_key_says_so() {
+    let out = Command::new(env!("CARGO_BIN_EXE_confer-api"))
+        .env("CONFER_MASTER_KEY", "too-short")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+        .output()
+        .expect("run confer-api");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CONFER_MASTER_KEY must be 32 bytes"), "{err}");
 }

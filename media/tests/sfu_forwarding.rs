@@ -58,17 +58,7 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     pump_until(&mut [&mut ann, &mut bob], |c| c[0].keyframe_requests > 0, "a keyframe request at the publisher").await;
 
     let first_forwarded = n + 1;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bob.rtp.len() < 30 {
-        assert!(Instant::now() < deadline, "only {} packets reached bob", bob.rtp.len());
-        n += 1;
-        frame(sender, &mut ann, n);
-        for _ in 0..3 {
-            ann.pump();
-            bob.pump();
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
+    send_frames_until(sender, &mut ann, &mut bob, &mut n, 30).await;
     assert_eq!(bob.tracks.len(), 1, "bob sees one remote track");
     assert_eq!(bob.tracks[0].1, announced_ssrc);
     for packet in &bob.rtp {
@@ -102,6 +92,27 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     }
     assert_eq!(bob.rtp.len(), count, "nothing from a participant who left");
     node.stop();
+}
+
+/// ann sends frames (numbered from `n`) until bob has received `count` packets.
+async fn send_frames_until(
+    sender: rtc::rtp_transceiver::RTCRtpSenderId,
+    ann: &mut Client,
+    bob: &mut Client,
+    n: &mut u16,
+    count: usize,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bob.rtp.len() < count {
+        assert!(Instant::now() < deadline, "only {} packets reached bob", bob.rtp.len());
+        *n += 1;
+        frame(sender, ann, *n);
+        for _ in 0..3 {
+            ann.pump();
+            bob.pump();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 }
 
 fn ssrc_in(sdp: &str) -> Option<u32> {
@@ -153,17 +164,7 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
     let announced = ssrc_in(&offer).expect("an SSRC for bob's copy");
     answer(&node, "bob", &mut bob, offer).await;
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bob.rtp.len() < 20 {
-        assert!(Instant::now() < deadline, "only {} packets reached bob", bob.rtp.len());
-        n += 1;
-        frame(sender, &mut ann, n);
-        for _ in 0..3 {
-            ann.pump();
-            bob.pump();
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
+    send_frames_until(sender, &mut ann, &mut bob, &mut n, 20).await;
     assert!(bob.rtp.iter().all(|p| p.header.ssrc == announced));
     assert!(bob.rtp.iter().all(|p| p.payload[1..].starts_with(b"frame-")));
 

@@ -10,6 +10,9 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_event_store;
 mod m0002_append_in_one_statement;
 mod m0003_room_facts;
+mod sql_migration;
+
+use sql_migration::SqlMigration;
 
 /// Every migration of the platform, in order.
 pub struct Migrator;
@@ -18,9 +21,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m0001_event_store::Migration),
-            Box::new(m0002_append_in_one_statement::Migration),
-            Box::new(m0003_room_facts::Migration),
+            Box::new(m0001_event_store::MIGRATION),
+            Box::new(m0002_append_in_one_statement::MIGRATION),
+            Box::new(m0003_room_facts::MIGRATION),
         ]
     }
 }

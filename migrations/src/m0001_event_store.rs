@@ -1,28 +1,9 @@
 //! The event log, the read models projected from it, idempotency records and the
 //! per-tenant data keys, with row-level security on every tenant-owned table.
 
-use sea_orm_migration::prelude::*;
+use crate::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0001_event_store"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration { name: "m0001_event_store", up: UP, down: DOWN };
 
 const UP: &str = r#"
 CREATE EXTENSION IF NOT EXISTS btree_gist;

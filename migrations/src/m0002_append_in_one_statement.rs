@@ -13,28 +13,9 @@
 //! so every position allocated before the read has committed when it reads, and a
 //! reader paging by position never skips an event that commits late.
 
-use sea_orm_migration::prelude::*;
+use crate::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0002_append_in_one_statement"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration { name: "m0002_append_in_one_statement", up: UP, down: DOWN };
 
 const UP: &str = r#"
 ALTER TABLE meetings DROP CONSTRAINT meetings_room_not_double_booked;

@@ -4,28 +4,9 @@
 //! body under a new name and the dispatcher in front of it keeps the old name, so
 //! `confer_append` and `confer_rebuild` call the new one unchanged.
 
-use sea_orm_migration::prelude::*;
+use crate::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0003_room_facts"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration { name: "m0003_room_facts", up: UP, down: DOWN };
 
 const UP: &str = r#"
 ALTER FUNCTION confer_project(events, boolean) RENAME TO confer_project_read_models;

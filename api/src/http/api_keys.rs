@@ -70,15 +70,21 @@ pub async fn create(
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
     };
+    let body = issue(&mut cmd, name).await?;
+    cmd.finish(&state, Reply::no_content()).await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(body))
+}
+
+/// Mints a key named `name` and records it in `cmd`; the answer holds the secret,
+/// which is shown this once and never saved for replay.
+pub(crate) async fn issue(cmd: &mut Command, name: String) -> Result<NewApiKeyView, ApiError> {
     let key = mint_key();
     let key_id = Uuid::now_v7();
     let event =
         DomainEvent::ApiKeyCreated { key_id, name: name.clone(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
     let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
     let created_at = recorded.first().map(|r| r.event.recorded_at).unwrap_or_else(Utc::now);
-    let body = NewApiKeyView { id: key_id, name, prefix: key.prefix, key: key.secret, created_at };
-    cmd.finish(&state, Reply::no_content()).await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(body))
+    Ok(NewApiKeyView { id: key_id, name, prefix: key.prefix, key: key.secret, created_at })
 }
 
 /// Lists the tenant's keys (never their secrets).

@@ -137,10 +137,6 @@ fn room_booked(room: &str) -> ApiError {
     }
 }
 
-async fn hash_off_thread(password: PlainPassword) -> Result<PasswordHash, ApiError> {
-    web::block(move || password.hash()).await.map_err(|e| ApiError::Internal(e.into()))
-}
-
 async fn respond(
     cmd: Command,
     state: &AppState,
@@ -173,7 +169,7 @@ pub async fn schedule(
         Started::Fresh(c) => c,
     };
     let password_hash = match password {
-        Some(p) => Some(hash_off_thread(p).await?),
+        Some(p) => Some(super::hash_password(p).await?),
         None => None,
     };
     let id = Uuid::now_v7();
@@ -275,7 +271,7 @@ pub async fn patch(
     let ends_at = p.ends_at.unwrap_or(row.ends_at);
     check_times(starts_at, ends_at)?;
     let password_hash = match password {
-        Some(Some(pw)) => Some(hash_off_thread(pw).await?),
+        Some(Some(pw)) => Some(super::hash_password(pw).await?),
         Some(None) => None,
         None => row.password_hash.clone().map(PasswordHash::from_stored),
     };

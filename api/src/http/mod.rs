@@ -121,6 +121,14 @@ async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(openapi())
 }
 
+/// Hashes a password with argon2id on the blocking pool: it takes tens of
+/// milliseconds on purpose, which must not stall a request thread.
+pub(crate) async fn hash_password(
+    password: crate::domain::PlainPassword,
+) -> Result<crate::domain::PasswordHash, ApiError> {
+    web::block(move || password.hash()).await.map_err(|e| ApiError::Internal(e.into()))
+}
+
 /// The read-model row written by the last of `appended`, decoded.
 pub(crate) fn projected_row<T: serde::de::DeserializeOwned>(
     appended: Vec<crate::store::Appended>,

@@ -1,7 +1,7 @@
 //! `POST /v1/tenants` (signup) and `GET /v1/tenant`.
 
-use super::api_keys::NewApiKeyView;
-use super::auth::{Authenticated, mint_key};
+use super::api_keys::{NewApiKeyView, issue};
+use super::auth::Authenticated;
 use super::command::{Command, CommandRequest, Reply, Started};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
@@ -83,17 +83,9 @@ pub async fn create_tenant(
         }
         other => other?,
     };
-    let key = mint_key();
-    let key_id = Uuid::now_v7();
-    let key_event =
-        DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
-    cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[key_event]).await?;
+    let api_key = issue(&mut cmd, "admin".into()).await?;
     let row: tenants::TenantRow = super::projected_row(appended)?;
-    let created_at = row.created_at;
-    let body = TenantCreated {
-        tenant: view(state, row),
-        api_key: NewApiKeyView { id: key_id, name: "admin".into(), prefix: key.prefix, key: key.secret, created_at },
-    };
+    let body = TenantCreated { tenant: view(state, row), api_key };
     // The secret key is not saved for replay: it is shown exactly once.
     cmd.finish(state, Reply::no_content()).await?;
     Ok(body)
@@ -106,17 +98,9 @@ pub async fn issue_admin_key(state: &AppState, row: tenants::TenantRow) -> Resul
     let Started::Fresh(mut cmd) = Command::start_as(state, row.id, "operator".into(), req, &[0; 32]).await? else {
         return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
     };
-    let key = mint_key();
-    let key_id = Uuid::now_v7();
-    let event =
-        DomainEvent::ApiKeyCreated { key_id, name: "admin".into(), prefix: key.prefix.clone(), key_hash: key.hash_hex };
-    let recorded = cmd.append(&StreamId::api_key(key_id), ExpectedVersion::NoStream, &[event]).await?;
-    let created_at = recorded.first().map(|r| r.event.recorded_at).unwrap_or(row.created_at);
+    let api_key = issue(&mut cmd, "admin".into()).await?;
     cmd.finish(state, Reply::no_content()).await?;
-    Ok(TenantCreated {
-        tenant: view(state, row),
-        api_key: NewApiKeyView { id: key_id, name: "admin".into(), prefix: key.prefix, key: key.secret, created_at },
-    })
+    Ok(TenantCreated { tenant: view(state, row), api_key })
 }
 
 /// Signs up a tenant.

@@ -78,14 +78,6 @@ fn view(row: users::UserRow) -> Result<UserView, ApiError> {
     })
 }
 
-/// Argon2id is slow on purpose; hash on the blocking pool, not the request thread.
-async fn hash_off_thread(password: Option<PlainPassword>) -> Result<Option<PasswordHash>, ApiError> {
-    match password {
-        None => Ok(None),
-        Some(p) => web::block(move || p.hash()).await.map(Some).map_err(|e| ApiError::Internal(e.into())),
-    }
-}
-
 async fn respond(
     cmd: Command,
     state: &AppState,
@@ -114,7 +106,10 @@ pub async fn create(
         Started::Replayed(r) => return Ok(r),
         Started::Fresh(c) => c,
     };
-    let password_hash = hash_off_thread(password).await?;
+    let password_hash = match password {
+        Some(p) => Some(super::hash_password(p).await?),
+        None => None,
+    };
     let id = Uuid::now_v7();
     let event = DomainEvent::UserCreated {
         user_id: id,
@@ -195,7 +190,7 @@ async fn change(
     let current_role = UserRole::parse(&row.role).map_err(|e| ApiError::Internal(e.into()))?;
     let current_hash = row.password_hash.clone().map(PasswordHash::from_stored);
     let new_hash = match password {
-        Some(Some(p)) => hash_off_thread(Some(p)).await?,
+        Some(Some(p)) => Some(super::hash_password(p).await?),
         Some(None) => None,
         None => current_hash.clone(),
     };

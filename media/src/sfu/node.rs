@@ -211,10 +211,9 @@ impl EventLoop {
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
-            let now = Instant::now();
-            let next_timer =
-                self.conns.values_mut().filter_map(|c| c.pc.poll_timeout()).min().unwrap_or(now + COMMAND_LATENCY);
-            let wait = next_timer.saturating_duration_since(now).clamp(Duration::from_micros(100), COMMAND_LATENCY);
+            let next_timer = self.fire_timers().unwrap_or_else(|| Instant::now() + COMMAND_LATENCY);
+            let wait =
+                next_timer.saturating_duration_since(Instant::now()).clamp(Duration::from_micros(100), COMMAND_LATENCY);
             if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
                 tracing::error!(error = %e, "cannot set the socket timeout");
             }
@@ -223,7 +222,6 @@ impl EventLoop {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) => tracing::warn!(error = %e, "receive failed"),
             }
-            self.fire_timers();
         }
     }
 
@@ -246,13 +244,19 @@ impl EventLoop {
         self.service(id);
     }
 
-    fn fire_timers(&mut self) {
+    /// Handles every timer that is due, in one pass over the connections, and returns
+    /// the earliest deadline still ahead.
+    fn fire_timers(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        let due: Vec<ConnId> = self
-            .conns
-            .iter_mut()
-            .filter_map(|(id, c)| c.pc.poll_timeout().is_some_and(|t| t <= now).then_some(*id))
-            .collect();
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (id, conn) in self.conns.iter_mut() {
+            match conn.pc.poll_timeout() {
+                Some(t) if t <= now => due.push(*id),
+                Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                None => {}
+            }
+        }
         for id in due {
             if let Some(conn) = self.conns.get_mut(&id)
                 && let Err(e) = conn.pc.handle_timeout(now)
@@ -260,7 +264,11 @@ impl EventLoop {
                 tracing::debug!(conn = id, error = %e, "timeout handling failed");
             }
             self.service(id);
+            if let Some(t) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_timeout()) {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
         }
+        next
     }
 
     /// Drains what `id` (and any connection it forwarded to) has to send, report or deliver.
