@@ -4,7 +4,9 @@
 #   PostgreSQL 127.0.0.1:5432 (user postgres, trust auth, btree_gist available)
 #   Redis      127.0.0.1:6379 (no persistence)
 #   RabbitMQ   127.0.0.1:5672
-# A service that already answers is left alone; a missing one is installed
+# and the browsers (Chromium + chromedriver, Firefox ESR + geckodriver) and
+# coturn the end-to-end tests use. A service that already answers is left
+# alone; a missing one is installed
 # from Debian and started (apt does not start services here). Safe to re-run.
 set -euo pipefail
 
@@ -157,6 +159,21 @@ ensure_chromium() {
     echo "chromium: $(chromium --version 2>/dev/null | head -1)"
 }
 
+# ---------------------------------------------------------------- Firefox
+
+# The meeting page is also tested in Debian's Firefox ESR, driven by geckodriver.
+# Debian does not package geckodriver; Mozilla publishes it on crates.io.
+GECKODRIVER_VERSION=0.36.0
+ensure_firefox() {
+    if ! command -v firefox-esr >/dev/null 2>&1; then
+        apt_install firefox-esr
+    fi
+    if ! command -v geckodriver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/geckodriver" ]; then
+        cargo install --quiet --locked geckodriver --version "$GECKODRIVER_VERSION"
+    fi
+    echo "firefox: $(firefox-esr --version 2>/dev/null | head -1)"
+}
+
 # ---------------------------------------------------------------- coturn
 
 # TURN relay (Debian package coturn). Installed here; up.sh and the tests start their own.
@@ -172,4 +189,5 @@ ensure_postgresql
 ensure_redis
 ensure_rabbitmq
 ensure_chromium
+ensure_firefox
 ensure_coturn

@@ -1,6 +1,7 @@
 // The meeting page: prejoin (name, camera/mic preview and choice), then the
 // meeting over the signaling protocol of docs/signaling.md: a publish connection
-// for our camera and microphone, a subscribe connection for everyone else's.
+// for our camera and microphone (and one for a screen share), a subscribe
+// connection for everyone else's.
 // Link options (as Jitsi's): ?name=<display name>&prejoin=0 joins at once.
 
 const $ = (id) => document.getElementById(id);
@@ -12,13 +13,34 @@ const state = {
   ws: null, nextId: 1, pending: new Map(), me: null, role: null,
   local: null, publisher: null, subscriber: null, negotiation: Promise.resolve(),
   people: new Map(), tiles: new Map(), micMuted: false, cameraOff: false, leaving: false,
-  iceServers: [],
+  iceServers: [], screen: null, screenPublisher: null, speaker: null,
+  diagnostics: [],
 };
+
+// A tile is keyed by the stream id the node gives a participant's tracks: their
+// participant id, with `-screen` appended for their screen share.
+const SCREEN = '-screen';
+const ownerOf = (tileId) => (tileId.endsWith(SCREEN) ? tileId.slice(0, -SCREEN.length) : tileId);
 
 // ?relay=1 sends all media through the TURN server (for networks that block UDP
 // to the node, and to test the relay).
 function peerConfig() {
   return { iceServers: state.iceServers, iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all' };
+}
+
+// A connection to the node, whose state changes are kept (the last hundred) in
+// state.diagnostics for troubleshooting.
+function newPeer(label) {
+  const pc = new RTCPeerConnection(peerConfig());
+  const note = (what) => {
+    state.diagnostics.push(`${new Date().toISOString()} ${label} ${what}`);
+    if (state.diagnostics.length > 100) state.diagnostics.shift();
+  };
+  pc.addEventListener('icegatheringstatechange', () => note(`gathering ${pc.iceGatheringState}`));
+  pc.addEventListener('icecandidate', (e) => note(`candidate ${e.candidate ? e.candidate.candidate : 'end'}`));
+  pc.addEventListener('connectionstatechange', () => note(`connection ${pc.connectionState}`));
+  pc.addEventListener('iceconnectionstatechange', () => note(`ice ${pc.iceConnectionState}`));
+  return pc;
 }
 
 function notice(text) {
@@ -57,6 +79,7 @@ function onFrame(frame) {
   if (frame.type === 'event') onEvent(frame.event);
   else if (frame.type === 'chat') addChat(frame.name, frame.text);
   else if (frame.type === 'subscribe_offer') negotiate(() => answerSubscription(frame.sdp));
+  else if (frame.type === 'active_speaker') showSpeaker(frame.participant);
   else if (frame.type === 'error') notice(frame.message);
 }
 
@@ -93,12 +116,26 @@ async function listDevices() {
   }
 }
 
+// The node needs no trickle: offers and answers go out with their candidates.
+// Waits for gathering to complete; after a second, settles for the candidates
+// found so far (some browsers take seconds to finish), but never for none.
 function gathered(pc) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
-    pc.addEventListener('icegatheringstatechange', done);
-    setTimeout(resolve, 1000);
+    const started = Date.now();
+    const check = () => {
+      const hasCandidate = /\r\na=candidate:/.test(pc.localDescription?.sdp || '');
+      const waited = Date.now() - started;
+      if (pc.iceGatheringState === 'complete' || (hasCandidate && waited >= 1000) || waited >= 10000) {
+        pc.removeEventListener('icegatheringstatechange', check);
+        pc.removeEventListener('icecandidate', check);
+        clearInterval(timer);
+        resolve();
+      }
+    };
+    const timer = setInterval(check, 100);
+    pc.addEventListener('icegatheringstatechange', check);
+    pc.addEventListener('icecandidate', check);
   });
 }
 
@@ -109,7 +146,7 @@ function negotiate(step) {
 
 async function publish() {
   state.publisher?.close();
-  const pc = new RTCPeerConnection(peerConfig());
+  const pc = newPeer('publish');
   state.publisher = pc;
   state.local.getTracks().forEach((t) => pc.addTrack(t, state.local));
   await pc.setLocalDescription(await pc.createOffer());
@@ -118,13 +155,62 @@ async function publish() {
   await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
 }
 
+// A screen share has its own publish connection: starting or stopping it leaves
+// the camera's connection alone.
+async function publishScreen() {
+  state.screenPublisher?.close();
+  const pc = newPeer('screen');
+  state.screenPublisher = pc;
+  state.screen.getVideoTracks().forEach((t) => pc.addTrack(t, state.screen));
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const reply = await request({ type: 'publish', source: 'screen', sdp: pc.localDescription.sdp });
+  await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+}
+
+async function startScreenShare() {
+  try {
+    state.screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (e) {
+    if (e.name !== 'NotAllowedError' && e.name !== 'AbortError') notice(`Cannot share the screen: ${e.message}`);
+    return;
+  }
+  // The browser's own "Stop sharing" ends the track.
+  state.screen.getVideoTracks().forEach((t) => { t.onended = () => stopScreenShare(); });
+  tile(state.me + SCREEN).querySelector('video').srcObject = state.screen;
+  setScreenButton(true);
+  await negotiate(publishScreen);
+  sendMedia().catch(() => {});
+  renderPeople();
+}
+
+async function stopScreenShare() {
+  if (!state.screen) return;
+  state.screen.getTracks().forEach((t) => t.stop());
+  state.screen = null;
+  state.screenPublisher?.close();
+  state.screenPublisher = null;
+  removeTile(state.me + SCREEN);
+  setScreenButton(false);
+  await request({ type: 'unpublish', source: 'screen' }).catch(() => {});
+  sendMedia().catch(() => {});
+}
+
+function setScreenButton(sharing) {
+  $('toggle-screen').textContent = sharing ? 'Stop sharing' : 'Share screen';
+  $('toggle-screen').setAttribute('aria-pressed', String(sharing));
+}
+
 async function subscribe() {
   state.subscriber?.close();
-  const pc = new RTCPeerConnection(peerConfig());
+  const pc = newPeer('subscribe');
   state.subscriber = pc;
   pc.ontrack = (e) => {
     const stream = e.streams[0];
-    if (stream) attach(stream.id, e.track);
+    if (!stream) return;
+    attach(stream.id, e.track);
+    // The publisher stopped (a screen share ended): the node renegotiated it away.
+    stream.onremovetrack = (ev) => detach(stream.id, ev.track);
   };
   const reply = await request({ type: 'subscribe' });
   await answerSubscription(reply.sdp);
@@ -140,28 +226,41 @@ async function answerSubscription(sdp) {
 
 // ---------- tiles and people ----------
 
-function tile(id, name) {
+function tileName(id) {
+  const owner = ownerOf(id);
+  const name = owner === state.me ? 'You' : state.people.get(owner)?.display_name ?? '';
+  return id.endsWith(SCREEN) ? `${name} (screen)` : name;
+}
+
+function tile(id) {
   let t = state.tiles.get(id);
   if (!t) {
     t = document.createElement('div');
-    t.className = 'tile';
-    t.dataset.participant = id;
+    t.className = id.endsWith(SCREEN) ? 'tile screen' : 'tile';
+    t.dataset.participant = ownerOf(id);
+    t.dataset.tile = id;
     const video = document.createElement('video');
     video.autoplay = true;
     video.playsInline = true;
-    if (id === state.me) video.muted = true;
+    if (ownerOf(id) === state.me) video.muted = true;
     const label = document.createElement('span');
     label.className = 'name';
     t.append(video, label);
     $('grid').append(t);
     state.tiles.set(id, t);
   }
-  if (name) t.querySelector('.name').textContent = name;
+  t.querySelector('.name').textContent = tileName(id);
+  t.classList.toggle('speaking', ownerOf(id) === state.speaker && !id.endsWith(SCREEN));
   return t;
 }
 
-function attach(participant, track) {
-  const t = tile(participant, state.people.get(participant)?.display_name);
+function removeTile(id) {
+  state.tiles.get(id)?.remove();
+  state.tiles.delete(id);
+}
+
+function attach(tileId, track) {
+  const t = tile(tileId);
   const video = t.querySelector('video');
   const stream = video.srcObject || new MediaStream();
   stream.getTracks().filter((x) => x.kind === track.kind).forEach((x) => stream.removeTrack(x));
@@ -170,12 +269,27 @@ function attach(participant, track) {
   track.onended = () => stream.removeTrack(track);
 }
 
+function detach(tileId, track) {
+  const t = state.tiles.get(tileId);
+  const stream = t?.querySelector('video').srcObject;
+  if (!stream) return;
+  stream.getTracks().filter((x) => x.id === track.id).forEach((x) => stream.removeTrack(x));
+  if (tileId.endsWith(SCREEN) && stream.getTracks().length === 0) removeTile(tileId);
+}
+
+function showSpeaker(participant) {
+  state.speaker = participant;
+  for (const [id, t] of state.tiles) t.classList.toggle('speaking', ownerOf(id) === participant && !id.endsWith(SCREEN));
+  renderPeople();
+}
+
 function renderPeople() {
   const list = $('people-list');
   list.replaceChildren(...[...state.people.values()].map((p) => {
     const li = document.createElement('li');
-    const flags = [p.role === 'moderator' ? 'moderator' : '', p.media.audio_muted ? 'muted' : '',
-      p.media.video_muted ? 'camera off' : '', p.away ? 'reconnecting' : ''].filter(Boolean).join(', ');
+    const flags = [p.role === 'moderator' ? 'moderator' : '', p.id === state.speaker ? 'speaking' : '',
+      p.media.audio_muted ? 'muted' : '', p.media.video_muted ? 'camera off' : '',
+      p.media.screen_sharing ? 'sharing screen' : '', p.away ? 'reconnecting' : ''].filter(Boolean).join(', ');
     li.textContent = `${p.display_name}${p.id === state.me ? ' (you)' : ''}${flags ? ` — ${flags}` : ''}`;
     if (state.role === 'moderator' && p.id !== state.me) {
       for (const [label, body] of [['Mute', { type: 'mute', participant: p.id, kind: 'audio' }],
@@ -191,7 +305,7 @@ function renderPeople() {
     return li;
   }));
   for (const id of ['lock', 'mute-all', 'end-meeting']) $(id).hidden = state.role !== 'moderator';
-  for (const [id, t] of state.tiles) t.querySelector('.name').textContent = state.people.get(id)?.display_name ?? '';
+  for (const [id, t] of state.tiles) t.querySelector('.name').textContent = tileName(id);
 }
 
 function onEvent(ev) {
@@ -200,13 +314,14 @@ function onEvent(ev) {
     case 'participant_joined': state.people.set(ev.participant.id, ev.participant); break;
     case 'participant_left':
       state.people.delete(ev.participant);
-      state.tiles.get(ev.participant)?.remove();
-      state.tiles.delete(ev.participant);
+      removeTile(ev.participant);
+      removeTile(ev.participant + SCREEN);
       if (ev.participant === state.me) {
         state.leaving = true;
         notice(ev.reason === 'removed' ? 'A moderator removed you from the meeting.'
           : ev.reason === 'meeting_ended' ? 'The meeting has ended.' : 'You left the meeting.');
         state.publisher?.close();
+        state.screenPublisher?.close();
         state.subscriber?.close();
         $('meeting').hidden = true;
       }
@@ -241,7 +356,7 @@ function addChat(name, text) {
 // ---------- controls ----------
 
 function sendMedia() {
-  return request({ type: 'media', audio_muted: state.micMuted, video_muted: state.cameraOff, screen_sharing: false });
+  return request({ type: 'media', audio_muted: state.micMuted, video_muted: state.cameraOff, screen_sharing: !!state.screen });
 }
 
 function setMic(muted, tell = true) {
@@ -292,10 +407,11 @@ async function enter(joined) {
   $('prejoin').hidden = true;
   $('meeting').hidden = false;
   notice('');
-  const me = tile(state.me, 'You');
+  const me = tile(state.me);
   me.querySelector('video').srcObject = state.local;
   renderPeople();
   await negotiate(publish);
+  if (state.screen) await negotiate(publishScreen);
   await negotiate(subscribe);
 }
 
@@ -333,6 +449,8 @@ async function start() {
   };
   $('toggle-mic').onclick = () => setMic(!state.micMuted);
   $('toggle-camera').onclick = () => setCamera(!state.cameraOff);
+  $('toggle-screen').hidden = !navigator.mediaDevices?.getDisplayMedia;
+  $('toggle-screen').onclick = () => (state.screen ? stopScreenShare() : startScreenShare());
   $('toggle-chat').onclick = () => toggle('chat', 'toggle-chat');
   $('toggle-people').onclick = () => toggle('people', 'toggle-people');
   $('lock').onclick = () => {
@@ -348,6 +466,8 @@ async function start() {
     state.leaving = true;
     await request({ type: 'leave' }).catch(() => {});
     state.publisher?.close();
+    state.screenPublisher?.close();
+    state.screen?.getTracks().forEach((t) => t.stop());
     state.subscriber?.close();
     state.local?.getTracks().forEach((t) => t.stop());
     notice('You left the meeting.');
@@ -383,18 +503,15 @@ window.confer = {
     const out = {};
     if (!state.subscriber) return out;
     const report = await state.subscriber.getStats();
-    const byTrack = new Map();
-    for (const tr of state.subscriber.getTransceivers()) {
-      if (tr.receiver?.track) byTrack.set(tr.receiver.track.id, tr);
-    }
+    const trackOfMid = new Map(state.subscriber.getTransceivers().map((tr) => [tr.mid, tr.receiver.track.id]));
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
-      const track = [...byTrack.values()].find((t) => t.mid === s.mid);
-      const participant = track ? [...state.tiles.entries()].find(([, t]) =>
-        t.querySelector('video').srcObject?.getTracks().some((x) => x.id === track.receiver.track.id))?.[0] : undefined;
-      const key = participant || s.mid;
-      out[key] = out[key] || {};
-      out[key][s.kind] = { packetsReceived: s.packetsReceived || 0, framesDecoded: s.framesDecoded || 0 };
+      const trackId = s.trackIdentifier || trackOfMid.get(s.mid);
+      const tileId = [...state.tiles.entries()].find(([, t]) =>
+        t.querySelector('video').srcObject?.getTracks().some((x) => x.id === trackId))?.[0];
+      if (!tileId) return; // a track that was removed (a screen share that ended)
+      out[tileId] = out[tileId] || {};
+      out[tileId][s.kind] = { packetsReceived: s.packetsReceived || 0, framesDecoded: s.framesDecoded || 0 };
     });
     return out;
   },

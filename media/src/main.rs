@@ -68,7 +68,7 @@ fn init_logs(format: LogFormat) {
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_logs(config.log_format);
-    let sfu = SfuNode::start(SfuConfig { bind: config.udp, advertised_ip: config.advertised_ip })?;
+    let (sfu, speakers) = SfuNode::start(SfuConfig { bind: config.udp, advertised_ip: config.advertised_ip })?;
     let turn = match (&config.turn_secret, config.turn_urls.is_empty()) {
         (Some(secret), false) => Some(TurnConfig {
             urls: config.turn_urls.clone(),
@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         confer_media::tenant_settings::follow(api_url, api_key, hub.clone());
     }
     hub.spawn_ticker();
+    hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub.clone());
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Client, PUBLISHER_SSRC, frame, pump_until, try_frame, vp8_track};
-use confer_media::sfu::{Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate};
+use confer_media::sfu::{Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate, TrackSource};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use std::time::{Duration, Instant};
@@ -16,14 +16,15 @@ async fn publish(node: &SfuHandle, name: &str, client: &mut Client) {
     let offer = client.pc.create_offer(None).unwrap();
     client.pc.set_local_description(Instant::now(), offer).unwrap();
     let sdp = client.pc.local_description().unwrap().sdp.clone();
-    let answer = node.publish(&seat, sdp).await.expect("the node answers the publish offer");
+    let answer = node.publish(&seat, TrackSource::Camera, sdp).await.expect("the node answers the publish offer");
     assert!(answer.contains("a=candidate:"), "the answer carries the node's candidate");
     client.pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer).unwrap()).unwrap();
 }
 
 #[tokio::test]
 async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_requests_flow_back() {
-    let node = SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+    let (node, _speakers) =
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
     let mut ann = Client::new();
     let sender = ann.pc.add_track(vp8_track()).unwrap();
     publish(&node, "ann", &mut ann).await;
@@ -132,7 +133,8 @@ async fn answer(node: &SfuHandle, name: &str, client: &mut Client, offer: String
 
 #[tokio::test]
 async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_when_the_publisher_leaves() {
-    let node = SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+    let (node, _speakers) =
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
 
     // bob is alone: his subscribe connection starts with nothing to receive.
     let mut bob = Client::new();

@@ -20,9 +20,11 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// A node on loopback: HTTP (signaling) and UDP (media).
 async fn start_node(max_participants: u32) -> SocketAddr {
-    let sfu = SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+    let (sfu, speakers) =
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
     let hub = Hub::new(RoomPolicy { max_participants }, sfu, None);
     hub.spawn_ticker();
+    hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new().app_data(data.clone()).route("/ws", actix_web::web::get().to(websocket))

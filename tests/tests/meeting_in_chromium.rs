@@ -3,74 +3,14 @@
 //! `getStats()` shows video frames decoded and audio packets received from both
 //! others; a chat message typed in one page appears in the other two.
 
-use fantoccini::{Client, ClientBuilder};
+mod browsers;
+
+use browsers::{
+    IN_MEETING, Killed, browser, chromium, frames_from, start_chromedriver, start_coturn, start_node, tempdir,
+    tone_wav, wait_for,
+};
 use serde_json::{Value, json};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `confer-media` on free ports; returns it and its site's address.
-fn start_node() -> (Killed, String) {
-    let env = [("CONFER_MEDIA_LISTEN", "127.0.0.1:0"), ("CONFER_MEDIA_UDP", "127.0.0.1:0")];
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let (child, addr) = confer_tests::spawn_logged("confer-media", &env);
-    (Killed(child), addr)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-/// Starts chromedriver; returns it and its URL once it answers.
-async fn start_chromedriver() -> (Killed, String) {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (Debian package chromium-driver) must be installed");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{url}/status")).await.is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (Killed(child), url)
-}
-
-async fn browser(driver: &str, profile: &std::path::Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
-    // chromedriver is plain HTTP on loopback: no TLS stack needed.
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(driver)
-        .await
-        .expect("a Chromium session")
-}
 
 #[tokio::test]
 async fn three_browsers_see_and_hear_each_other_and_chat() {
@@ -136,26 +76,6 @@ async fn three_browsers_see_and_hear_each_other_and_chat() {
     }
     let _ = std::fs::remove_dir_all(&profiles);
 }
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("confer-chromium-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `script` in the page until it returns true.
-async fn wait_for(b: &Client, script: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if b.execute(script, vec![]).await.ok().and_then(|v| v.as_bool()) == Some(true) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-const IN_MEETING: &str = "return !document.getElementById('meeting').hidden";
 
 #[tokio::test]
 async fn a_locked_room_admits_a_newcomer_with_the_password_and_the_moderator_mutes_all_and_ends_it() {
@@ -239,42 +159,6 @@ async fn a_locked_room_admits_a_newcomer_with_the_password_and_the_moderator_mut
     let _ = std::fs::remove_dir_all(&profiles);
 }
 
-/// A coturn on loopback with a fresh secret; returns it, its port and the secret.
-fn start_coturn() -> (Killed, u16, String) {
-    let port = free_port();
-    let secret = uuid::Uuid::new_v4().simple().to_string();
-    let relay_base = 40_000 + (port % 200) * 100;
-    let child = Command::new("turnserver")
-        .args([
-            "-n",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            &format!("--listening-port={port}"),
-            "--use-auth-secret",
-            &format!("--static-auth-secret={secret}"),
-            "--realm=confer.test",
-            "--allow-loopback-peers",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            &format!("--min-port={relay_base}"),
-            &format!("--max-port={}", relay_base + 99),
-            "--log-file=stdout",
-            "--simple-log",
-            &format!("--pidfile=/tmp/confer-turn-{port}.pid"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("turnserver (Debian package coturn) must be installed");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "coturn did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), port, secret)
-}
-
 #[tokio::test]
 async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
     let (_coturn, turn_port, secret) = start_coturn();
@@ -324,18 +208,6 @@ async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
         let _ = b.close().await;
     }
     let _ = std::fs::remove_dir_all(&profiles);
-}
-
-/// Video frames `viewer` has decoded from each remote participant.
-async fn frames_from(viewer: &Client) -> Value {
-    viewer
-        .execute(
-            "return window.confer.stats().then((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => \
-             [k, v.video ? v.video.framesDecoded : 0])))",
-            vec![],
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -392,6 +264,100 @@ async fn a_participant_whose_connection_drops_comes_back_as_the_same_participant
         assert!(Instant::now() < deadline, "ann's video did not come back: {before} -> {now}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    for b in browsers {
+        let _ = b.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}
+
+/// The page's idea of the active speaker.
+const SPEAKER: &str = "return window.confer.state.speaker";
+
+#[tokio::test]
+async fn the_one_talking_is_the_active_speaker_and_a_shared_screen_reaches_the_others() {
+    let (_node, site) = start_node();
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profiles = tempdir();
+    // Both microphones play a steady tone: whoever is not muted is talking.
+    let tone = format!("--use-file-for-fake-audio-capture={}", tone_wav(&profiles).display());
+    let mut browsers = Vec::new();
+    for (i, name) in ["Ann", "Bob"].iter().enumerate() {
+        let profile = profiles.join(format!("profile-{i}"));
+        std::fs::create_dir_all(&profile).unwrap();
+        let b = chromium(&driver_url, &profile, std::slice::from_ref(&tone)).await;
+        b.goto(&format!("http://{site}/review?name={name}&prejoin=0")).await.unwrap();
+        wait_for(&b, IN_MEETING, "the participant to be in").await;
+        browsers.push(b);
+    }
+    let (ann, bob) = (&browsers[0], &browsers[1]);
+    let ann_id = ann.execute("return window.confer.state.me", vec![]).await.unwrap();
+    let bob_id = bob.execute("return window.confer.state.me", vec![]).await.unwrap();
+    wait_for(
+        bob,
+        "return window.confer.stats().then((s) => Object.values(s).some((r) => r.audio && r.audio.packetsReceived > 20))",
+        "bob to hear ann",
+    )
+    .await;
+
+    // Bob mutes: Ann is the one talking, and both pages say so.
+    bob.execute("document.getElementById('toggle-mic').click(); return true;", vec![]).await.unwrap();
+    for b in [ann, bob] {
+        wait_for(b, &format!("return window.confer.state.speaker === {ann_id}"), "ann to be the speaker").await;
+    }
+    let highlighted = bob
+        .execute("return [...document.querySelectorAll('#grid .tile.speaking')].map((t) => t.dataset.tile)", vec![])
+        .await
+        .unwrap();
+    assert_eq!(highlighted, json!([ann_id]), "bob's page highlights ann's tile");
+
+    // Ann mutes and Bob unmutes: Bob takes over.
+    ann.execute("document.getElementById('toggle-mic').click(); return true;", vec![]).await.unwrap();
+    bob.execute("document.getElementById('toggle-mic').click(); return true;", vec![]).await.unwrap();
+    for b in [ann, bob] {
+        wait_for(b, &format!("return window.confer.state.speaker === {bob_id}"), "bob to be the speaker").await;
+    }
+    assert_eq!(ann.execute(SPEAKER, vec![]).await.unwrap(), bob_id);
+
+    // Ann shares her screen: Bob gets a second video from her, in its own tile, and her
+    // camera goes on too.
+    ann.find(fantoccini::Locator::Id("toggle-screen")).await.unwrap().click().await.unwrap();
+    let screen_tile = format!("{}-screen", ann_id.as_str().unwrap());
+    wait_for(
+        bob,
+        &format!(
+            "return window.confer.stats().then((s) => s['{screen_tile}'] && s['{screen_tile}'].video \
+             && s['{screen_tile}'].video.framesDecoded > 10 && s[{ann_id}].video.framesDecoded > 10)"
+        ),
+        "bob to see ann's screen and camera",
+    )
+    .await;
+    wait_for(
+        bob,
+        "return document.getElementById('people-list').textContent.includes('sharing screen')",
+        "bob's list to show ann sharing",
+    )
+    .await;
+    let label = bob
+        .execute(&format!("return document.querySelector('[data-tile=\"{screen_tile}\"] .name').textContent"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(label, json!("Ann (screen)"));
+
+    // She stops: the screen tile goes away at Bob's; her camera stays.
+    ann.execute("document.getElementById('toggle-screen').click(); return true;", vec![]).await.unwrap();
+    wait_for(
+        bob,
+        &format!("return !document.querySelector('[data-tile=\"{screen_tile}\"]')"),
+        "ann's screen tile to go away",
+    )
+    .await;
+    let before = frames_from(bob).await[ann_id.as_str().unwrap()].as_u64().unwrap_or(0);
+    wait_for(
+        bob,
+        &format!("return window.confer.stats().then((s) => s[{ann_id}].video.framesDecoded > {before} + 10)"),
+        "ann's camera to keep coming",
+    )
+    .await;
     for b in browsers {
         let _ = b.close().await;
     }

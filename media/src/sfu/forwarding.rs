@@ -4,11 +4,12 @@
 //! rtc validates but does not rewrite: a packet written to a sender must carry
 //! that sender's SSRC, a payload type negotiated on that connection, and only
 //! header extensions negotiated there. The publisher's extension ids mean nothing
-//! on the subscriber's connection, so forwarded packets carry none (for now; the
-//! audio-level extension will be remapped when active-speaker detection needs it).
+//! on the subscriber's connection, so forwarded packets carry none (the node reads
+//! the audio level itself, for active-speaker detection, before it forwards).
 
 use super::ice_demux::ConnId;
 use super::node::Seat;
+use super::track_source::TrackSource;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
@@ -23,6 +24,10 @@ pub(crate) struct PublishedTrack {
     pub(crate) ssrc: u32,
     pub(crate) kind: RtpCodecKind,
     pub(crate) codec: RTCRtpCodec,
+    /// Camera (and microphone) or screen.
+    pub(crate) source: TrackSource,
+    /// The id the publisher's audio-level extension has on its connection, if negotiated.
+    pub(crate) audio_level: Option<u8>,
 }
 
 /// One subscriber's copy of a published track.
@@ -72,9 +77,9 @@ impl Routes {
         }
     }
 
-    /// The subscriptions a published track feeds.
-    pub(crate) fn subscriptions_mut(&mut self, source: &TrackKey) -> Option<&mut Vec<Subscription>> {
-        self.tracks.get_mut(source).map(|(_, subs)| subs)
+    /// A published track and the subscriptions it feeds.
+    pub(crate) fn route_mut(&mut self, source: &TrackKey) -> Option<(&PublishedTrack, &mut Vec<Subscription>)> {
+        self.tracks.get_mut(source).map(|(track, subs)| (&*track, subs))
     }
 
     /// The published track a subscriber's local track copies.
@@ -108,12 +113,28 @@ impl Routes {
     }
 }
 
-/// Makes a publisher's packet a packet of the subscriber's sender.
-pub(crate) fn rewrite(packet: &mut rtp::Packet, ssrc: u32, payload_type: u8) {
-    packet.header.ssrc = ssrc;
-    packet.header.payload_type = payload_type;
-    packet.header.extension = false;
-    packet.header.extensions.clear();
+/// The copy of a publisher's packet that the subscriber's sender sends: its SSRC and
+/// payload type, no header extensions, the same payload (shared, not copied).
+/// Nothing is allocated unless the packet lists contributing sources.
+pub(crate) fn copy_for(packet: &rtp::Packet, ssrc: u32, payload_type: u8) -> rtp::Packet {
+    let h = &packet.header;
+    rtp::Packet {
+        header: rtp::header::Header {
+            version: h.version,
+            padding: h.padding,
+            extension: false,
+            marker: h.marker,
+            payload_type,
+            sequence_number: h.sequence_number,
+            timestamp: h.timestamp,
+            ssrc,
+            csrc: h.csrc.clone(),
+            extension_profile: 0,
+            extensions: Vec::new(),
+            extensions_padding: 0,
+        },
+        payload: packet.payload.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +149,8 @@ mod tests {
             ssrc: 1,
             kind,
             codec: RTCRtpCodec::default(),
+            source: TrackSource::Camera,
+            audio_level: None,
         }
     }
 
@@ -155,21 +178,27 @@ mod tests {
         assert_eq!(r.video_sources_of(5).len(), 1);
         assert!(r.source_of(&(5, "t0".into())).is_some());
         r.remove_conn(5);
-        assert!(r.subscriptions_mut(&source).unwrap().is_empty());
+        assert!(r.route_mut(&source).unwrap().1.is_empty());
         assert!(r.source_of(&(5, "t0".into())).is_none());
         r.remove_conn(1);
-        assert!(r.subscriptions_mut(&source).is_none());
+        assert!(r.route_mut(&source).is_none());
     }
 
     #[test]
-    fn rewrite_sets_the_subscribers_ssrc_and_payload_type_and_drops_extensions() {
+    fn a_copy_has_the_subscribers_ssrc_and_payload_type_no_extensions_and_the_same_payload() {
         let mut p = rtp::Packet::default();
         p.header.ssrc = 1;
         p.header.payload_type = 100;
+        p.header.sequence_number = 7;
+        p.header.timestamp = 9000;
+        p.header.marker = true;
         p.header.extension = true;
         p.header.extensions.push(rtp::header::Extension { id: 3, payload: bytes::Bytes::from_static(&[1]) });
-        rewrite(&mut p, 42, 96);
-        assert_eq!((p.header.ssrc, p.header.payload_type, p.header.extension), (42, 96, false));
-        assert!(p.header.extensions.is_empty());
+        p.payload = bytes::Bytes::from_static(b"frame");
+        let c = copy_for(&p, 42, 96);
+        assert_eq!((c.header.ssrc, c.header.payload_type, c.header.extension), (42, 96, false));
+        assert_eq!((c.header.sequence_number, c.header.timestamp, c.header.marker), (7, 9000, true));
+        assert!(c.header.extensions.is_empty());
+        assert_eq!(c.payload.as_ptr(), p.payload.as_ptr(), "the payload is shared, not copied");
     }
 }

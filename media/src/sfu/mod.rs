@@ -9,19 +9,26 @@
 //!   be relayed to the publisher.
 //! - `forwarding`: which subscriber tracks a publisher's track feeds, and the RTP
 //!   header rewrite (SSRC, payload type, extensions) each one needs.
+//! - `track_source`: camera or screen; each has its own publish connection.
+//! - `active_speaker`: each room's dominant speaker, from RFC 6464 audio levels.
 //! - `node`: the event loop and the handle signaling talks to.
 //!
-//! Each participant has two connections, as in LiveKit: a publish connection (the
-//! client offers its tracks, the node answers) and a subscribe connection (the node
-//! offers one sendonly track per remote track, the client answers).
+//! Each participant has a publish connection per source (the client offers its
+//! tracks, the node answers: camera and microphone, and a screen share when there
+//! is one) and a subscribe connection (the node offers one sendonly track per
+//! remote track, the client answers), as in LiveKit.
 
+mod active_speaker;
 mod error;
 mod forwarding;
 mod ice_demux;
 mod keyframe_requests;
 mod node;
 mod peer;
+mod track_source;
 
+pub use active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker};
 pub use error::SfuError;
 pub use keyframe_requests::DeliverKeyframeRequests;
-pub use node::{Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate, SubscriberUpdates};
+pub use node::{Seat, SfuConfig, SfuHandle, SfuNode, SpeakerChanges, SubscriberUpdate, SubscriberUpdates};
+pub use track_source::TrackSource;

@@ -8,9 +8,11 @@
 //! every `COMMAND_LATENCY`.
 
 use super::SfuError;
-use super::forwarding::{PublishedTrack, Routes, Subscription, TrackKey, rewrite};
+use super::active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker, EVALUATION_INTERVAL, SpeakerDetector};
+use super::forwarding::{PublishedTrack, Routes, Subscription, TrackKey, copy_for};
 use super::ice_demux::{ConnId, IceDemux};
 use super::peer;
+use super::track_source::TrackSource;
 use bytes::BytesMut;
 use rand::Rng;
 use rtc::media_stream::MediaStreamTrack;
@@ -20,7 +22,7 @@ use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::collections::HashMap;
@@ -36,6 +38,11 @@ const COMMAND_LATENCY: Duration = Duration::from_millis(5);
 const MAX_DATAGRAM: usize = 2048;
 /// Commands that may wait for the loop before signaling is told it is busy.
 const COMMAND_QUEUE: usize = 1024;
+/// Speaker changes queued for signaling before further ones are dropped.
+const SPEAKER_QUEUE: usize = 256;
+
+/// Each room's new active speaker, as the node detects it.
+pub type SpeakerChanges = tokio::sync::mpsc::Receiver<ActiveSpeaker>;
 
 /// Where the node listens and what address it tells clients to send to.
 #[derive(Debug, Clone)]
@@ -51,12 +58,14 @@ pub struct SfuConfig {
 pub struct SfuNode;
 
 impl SfuNode {
-    /// Binds the socket and starts the event loop on its own thread.
-    pub fn start(config: SfuConfig) -> Result<SfuHandle, SfuError> {
+    /// Binds the socket and starts the event loop on its own thread. Returns the
+    /// handle signaling drives it with, and the active-speaker changes it reports.
+    pub fn start(config: SfuConfig) -> Result<(SfuHandle, SpeakerChanges), SfuError> {
         let socket = UdpSocket::bind(config.bind)?;
         let bound = socket.local_addr()?;
         let advertised = SocketAddr::new(config.advertised_ip.unwrap_or(bound.ip()), bound.port());
         let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
+        let (speaker_changes, speakers_out) = tokio::sync::mpsc::channel(SPEAKER_QUEUE);
         let mut event_loop = EventLoop {
             socket,
             advertised,
@@ -66,10 +75,13 @@ impl SfuNode {
             next_conn: 1,
             demux: IceDemux::default(),
             routes: Routes::default(),
+            speakers: SpeakerDetector::default(),
+            speaker_changes,
+            next_speaker_evaluation: Instant::now() + EVALUATION_INTERVAL,
         };
         std::thread::Builder::new().name("sfu-loop".into()).spawn(move || event_loop.run())?;
         tracing::info!(%bound, %advertised, "media node listening");
-        Ok(SfuHandle { commands, addr: advertised })
+        Ok((SfuHandle { commands, addr: advertised }, speakers_out))
     }
 }
 
@@ -113,7 +125,8 @@ impl Seat {
 }
 
 enum Command {
-    Publish { seat: Seat, offer: String, reply: oneshot::Sender<Result<String, SfuError>> },
+    Publish { seat: Seat, source: TrackSource, offer: String, reply: oneshot::Sender<Result<String, SfuError>> },
+    Unpublish { seat: Seat, source: TrackSource },
     Subscribe { seat: Seat, reply: oneshot::Sender<Result<Subscribed, SfuError>> },
     Answer { seat: Seat, answer: String, reply: oneshot::Sender<Result<(), SfuError>> },
     Leave { seat: Seat },
@@ -130,12 +143,18 @@ impl SfuHandle {
         self.commands.try_send(command).map_err(|_| SfuError::Stopped)
     }
 
-    /// A participant offers the tracks it publishes; answers with the node's SDP.
-    /// Publishing again replaces the earlier publish connection.
-    pub async fn publish(&self, seat: &Seat, offer_sdp: String) -> Result<String, SfuError> {
+    /// A participant offers the tracks it publishes from `source`; answers with the
+    /// node's SDP. Publishing a source again replaces its earlier connection.
+    pub async fn publish(&self, seat: &Seat, source: TrackSource, offer_sdp: String) -> Result<String, SfuError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Publish { seat: seat.clone(), offer: offer_sdp, reply })?;
+        self.send(Command::Publish { seat: seat.clone(), source, offer: offer_sdp, reply })?;
         answer.await.map_err(|_| SfuError::Stopped)?
+    }
+
+    /// Stops publishing `source` (a screen share ends): its connection closes and
+    /// subscribers lose its tracks.
+    pub fn unpublish(&self, seat: &Seat, source: TrackSource) -> Result<(), SfuError> {
+        self.send(Command::Unpublish { seat: seat.clone(), source })
     }
 
     /// Opens (or reopens) a participant's subscribe connection carrying every track
@@ -167,7 +186,7 @@ impl SfuHandle {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
-    Publish,
+    Publish(TrackSource),
     Subscribe,
 }
 
@@ -185,8 +204,23 @@ struct Conn {
 
 #[derive(Default)]
 struct Participant {
-    publish: Option<ConnId>,
+    camera: Option<ConnId>,
+    screen: Option<ConnId>,
     subscribe: Option<ConnId>,
+}
+
+impl Participant {
+    fn slot(&mut self, direction: Direction) -> &mut Option<ConnId> {
+        match direction {
+            Direction::Publish(TrackSource::Camera) => &mut self.camera,
+            Direction::Publish(TrackSource::Screen) => &mut self.screen,
+            Direction::Subscribe => &mut self.subscribe,
+        }
+    }
+
+    fn conns(&self) -> impl Iterator<Item = ConnId> {
+        [self.camera, self.screen, self.subscribe].into_iter().flatten()
+    }
 }
 
 struct EventLoop {
@@ -198,6 +232,9 @@ struct EventLoop {
     next_conn: ConnId,
     demux: IceDemux,
     routes: Routes,
+    speakers: SpeakerDetector,
+    speaker_changes: tokio::sync::mpsc::Sender<ActiveSpeaker>,
+    next_speaker_evaluation: Instant,
 }
 
 impl EventLoop {
@@ -211,6 +248,7 @@ impl EventLoop {
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
+            self.announce_speakers();
             let next_timer = self.fire_timers().unwrap_or_else(|| Instant::now() + COMMAND_LATENCY);
             let wait =
                 next_timer.saturating_duration_since(Instant::now()).clamp(Duration::from_micros(100), COMMAND_LATENCY);
@@ -242,6 +280,20 @@ impl EventLoop {
             tracing::debug!(conn = id, error = %e, "datagram refused");
         }
         self.service(id);
+    }
+
+    /// Picks each room's speaker when the interval is over, and tells signaling.
+    fn announce_speakers(&mut self) {
+        let now = Instant::now();
+        if now < self.next_speaker_evaluation {
+            return;
+        }
+        self.next_speaker_evaluation = now + EVALUATION_INTERVAL;
+        for change in self.speakers.evaluate() {
+            if self.speaker_changes.try_send(change).is_err() {
+                tracing::debug!("signaling is not reading speaker changes; one dropped");
+            }
+        }
     }
 
     /// Handles every timer that is due, in one pass over the connections, and returns
@@ -302,21 +354,32 @@ impl EventLoop {
         match event {
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
                 let Some(conn) = self.conns.get_mut(&id) else { return };
-                if conn.direction != Direction::Publish {
-                    return;
-                }
-                let Some(receiver) = conn.pc.rtp_receiver(init.receiver_id) else { return };
+                let Direction::Publish(source) = conn.direction else { return };
+                let Some(mut receiver) = conn.pc.rtp_receiver(init.receiver_id) else { return };
+                let audio_level = receiver
+                    .get_parameters()
+                    .rtp_parameters
+                    .header_extensions
+                    .iter()
+                    .find(|e| e.uri == AUDIO_LEVEL_URI)
+                    .and_then(|e| u8::try_from(e.id).ok());
                 let track = receiver.track();
                 let Some(codec) = track.codec(init.ssrc).cloned() else { return };
+                let kind = track.kind();
                 let published = PublishedTrack {
                     seat: conn.seat.clone(),
                     conn: id,
                     receiver: init.receiver_id,
                     ssrc: init.ssrc,
-                    kind: track.kind(),
+                    kind,
                     codec,
+                    source,
+                    audio_level: audio_level.filter(|_| kind == RtpCodecKind::Audio),
                 };
-                tracing::info!(room = %published.seat.room, participant = %published.seat.participant, track = %init.track_id, kind = ?published.kind, "track published");
+                tracing::info!(room = %published.seat.room, participant = %published.seat.participant, track = %init.track_id, kind = ?published.kind, ?source, "track published");
+                if published.audio_level.is_some() && source == TrackSource::Camera {
+                    self.speakers.listen(id, &published.seat);
+                }
                 let source: TrackKey = (id, init.track_id);
                 self.routes.publish(source.clone(), published.clone());
                 // Everyone already subscribed gets the new track, by renegotiation.
@@ -361,7 +424,13 @@ impl EventLoop {
 
     fn forward(&mut self, from: ConnId, track_id: String, packet: rtc::rtp::Packet, pending: &mut Vec<ConnId>) {
         let key: TrackKey = (from, track_id);
-        let Some(subs) = self.routes.subscriptions_mut(&key) else { return };
+        let Some((track, subs)) = self.routes.route_mut(&key) else { return };
+        if let Some(extension) = track.audio_level
+            && let Some(level) = packet.header.get_extension(extension)
+            && let Some(&level) = level.first()
+        {
+            self.speakers.observe(from, level);
+        }
         let now = Instant::now();
         for sub in subs.iter_mut() {
             let Some(conn) = self.conns.get_mut(&sub.conn) else { continue };
@@ -373,9 +442,7 @@ impl EventLoop {
                     None => continue,
                 },
             };
-            let mut copy = packet.clone();
-            rewrite(&mut copy, sub.ssrc, payload_type);
-            if let Err(e) = sender.write_rtp(now, copy) {
+            if let Err(e) = sender.write_rtp(now, copy_for(&packet, sub.ssrc, payload_type)) {
                 tracing::debug!(conn = sub.conn, error = %e, "forward refused");
             }
             pending.push(sub.conn);
@@ -401,9 +468,10 @@ impl EventLoop {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Publish { seat, offer, reply } => {
-                let _ = reply.send(self.publish(seat, offer));
+            Command::Publish { seat, source, offer, reply } => {
+                let _ = reply.send(self.publish(seat, source, offer));
             }
+            Command::Unpublish { seat, source } => self.unpublish(&seat, source),
             Command::Subscribe { seat, reply } => {
                 let _ = reply.send(self.subscribe(seat));
             }
@@ -430,18 +498,14 @@ impl EventLoop {
                 renegotiate_after_answer: false,
             },
         );
-        let entry = self.participants.entry(seat.clone()).or_default();
-        let old = match direction {
-            Direction::Publish => entry.publish.replace(id),
-            Direction::Subscribe => entry.subscribe.replace(id),
-        };
+        let old = self.participants.entry(seat.clone()).or_default().slot(direction).replace(id);
         if let Some(old) = old {
             self.close_conn(old);
         }
         id
     }
 
-    fn publish(&mut self, seat: Seat, offer: String) -> Result<String, SfuError> {
+    fn publish(&mut self, seat: Seat, source: TrackSource, offer: String) -> Result<String, SfuError> {
         let now = Instant::now();
         let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, now)?;
         pc.set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
@@ -449,7 +513,7 @@ impl EventLoop {
         pc.set_local_description(now, answer)?;
         let sdp =
             pc.local_description().map(|d| d.sdp.clone()).ok_or_else(|| SfuError::Negotiation("no answer".into()))?;
-        let id = self.add_conn(&seat, Direction::Publish, pc, ufrag);
+        let id = self.add_conn(&seat, Direction::Publish(source), pc, ufrag);
         self.service(id);
         Ok(sdp)
     }
@@ -465,7 +529,7 @@ impl EventLoop {
             ..Default::default()
         };
         let outgoing = MediaStreamTrack::new(
-            track.seat.participant.clone(),
+            track.source.stream_id(&track.seat.participant),
             local_track_id.clone(),
             local_track_id.clone(),
             track.kind,
@@ -541,9 +605,15 @@ impl EventLoop {
         Ok(())
     }
 
+    fn unpublish(&mut self, seat: &Seat, source: TrackSource) {
+        if let Some(id) = self.participants.get_mut(seat).and_then(|p| p.slot(Direction::Publish(source)).take()) {
+            self.close_conn(id);
+        }
+    }
+
     fn leave(&mut self, seat: &Seat) {
         if let Some(p) = self.participants.remove(seat) {
-            for id in [p.publish, p.subscribe].into_iter().flatten() {
+            for id in p.conns() {
                 self.close_conn(id);
             }
         }
@@ -568,6 +638,7 @@ impl EventLoop {
 
     fn forget(&mut self, id: ConnId) {
         self.demux.remove(id);
+        self.speakers.forget(id);
         // Subscribers of this connection's tracks lose them, by renegotiation.
         let copies = self.routes.copies_of_publisher(id);
         self.routes.remove_conn(id);
@@ -587,11 +658,10 @@ impl EventLoop {
             self.service(sub);
         }
         for p in self.participants.values_mut() {
-            if p.publish == Some(id) {
-                p.publish = None;
-            }
-            if p.subscribe == Some(id) {
-                p.subscribe = None;
+            for slot in [&mut p.camera, &mut p.screen, &mut p.subscribe] {
+                if *slot == Some(id) {
+                    *slot = None;
+                }
             }
         }
     }

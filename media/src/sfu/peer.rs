@@ -1,6 +1,7 @@
 //! Building the node's side of a connection.
 
 use super::SfuError;
+use super::active_speaker::AUDIO_LEVEL_URI;
 use super::keyframe_requests::DeliverKeyframeRequests;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -13,6 +14,8 @@ use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -30,12 +33,18 @@ fn random_text(len: usize) -> String {
 /// route it), no mDNS (nothing multicast leaves the node), DTLS server when
 /// answering (the client starts the handshake as soon as ICE works, instead of our
 /// early ClientHello being dropped and resent a second later), NACK and RTCP
-/// reports, keyframe requests delivered to the loop, and one host candidate: the
-/// address clients must send to.
+/// reports, keyframe requests delivered to the loop, audio levels on received
+/// audio (for active-speaker detection), and one host candidate: the address
+/// clients must send to.
 pub(crate) fn build(advertised: SocketAddr, now: Instant) -> Result<NewPeer, SfuError> {
     let ufrag = random_text(8);
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
+    media.register_header_extension(
+        RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() },
+        RtpCodecKind::Audio,
+        Some(RTCRtpTransceiverDirection::Recvonly),
+    )?;
     let interceptors = register_default_interceptors(
         Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default()),
         &mut media,

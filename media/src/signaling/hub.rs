@@ -7,7 +7,7 @@ use crate::facts::Facts;
 use crate::room::{
     Command, JoinRequest, Joined, LeaveReason, ParticipantId, RoomError, RoomEvent, RoomName, RoomPolicy, Rooms,
 };
-use crate::sfu::{Seat, SfuHandle};
+use crate::sfu::{Seat, SfuHandle, SpeakerChanges};
 use crate::turn::{IceServer, TurnConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -90,6 +90,32 @@ impl Hub {
         });
     }
 
+    /// Starts the task that tells each room who its active speaker is now.
+    pub fn relay_speakers(self: &Arc<Self>, mut changes: SpeakerChanges) {
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(change) = changes.recv().await {
+                let Some(hub) = hub.upgrade() else { return };
+                let (Ok(room), Ok(participant)) =
+                    (RoomName::parse(&change.seat.room), ParticipantId::parse(&change.seat.participant))
+                else {
+                    continue;
+                };
+                hub.tell_room(&room, &Push::ActiveSpeaker { participant });
+            }
+        });
+    }
+
+    /// Sends `push` to everyone in `room`.
+    fn tell_room(&self, room: &RoomName, push: &Push) {
+        let state = self.lock();
+        for (place, link) in &state.links {
+            if place.0 == *room {
+                let _ = link.outgoing.try_send(Outgoing::Push(push.clone()));
+            }
+        }
+    }
+
     /// Applies the tenant's settings to the joins to come.
     pub fn set_policy(&self, policy: RoomPolicy) {
         self.lock().rooms.set_policy(policy);
@@ -142,12 +168,8 @@ impl Hub {
         let state = self.lock();
         let snapshot = state.rooms.snapshot(&place.0).ok_or(RoomError::NoSuchRoom)?;
         let name = name_of(&snapshot, place.1).ok_or(RoomError::NoSuchParticipant)?;
-        let push = Push::Chat { from: place.1, name, text };
-        for (p, link) in &state.links {
-            if p.0 == place.0 {
-                let _ = link.outgoing.try_send(Outgoing::Push(push.clone()));
-            }
-        }
+        drop(state);
+        self.tell_room(&place.0, &Push::Chat { from: place.1, name, text });
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! versions and malformed JSON are answered with an `error` frame and change nothing.
 
 use crate::room::{MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomSnapshot};
+use crate::sfu::TrackSource;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this node speaks.
@@ -35,7 +36,8 @@ impl From<Kind> for MediaKind {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum Request {
     Join { room: String, name: String, password: Option<String>, reconnect_token: Option<String> },
-    Publish { sdp: String },
+    Publish { sdp: String, source: Option<TrackSource> },
+    Unpublish { source: TrackSource },
     Subscribe,
     SubscribeAnswer { sdp: String },
     Media { audio_muted: bool, video_muted: bool, screen_sharing: bool },
@@ -130,6 +132,8 @@ pub(crate) enum Push {
     Chat { from: ParticipantId, name: String, text: String },
     /// Tracks changed: answer with `subscribe_answer`.
     SubscribeOffer { sdp: String },
+    /// The room's dominant speaker changed.
+    ActiveSpeaker { participant: ParticipantId },
 }
 
 /// A reply as sent: the version, the request's id, the reply.
@@ -179,6 +183,8 @@ mod tests {
             (r#"{"v":1,"id":9,"type":"dance"}"#, "malformed_frame"),
             (r#"{"v":1,"id":9,"type":"chat","text":"hi","extra":1}"#, "malformed_frame"),
             (r#"{"v":1,"id":9,"type":"mute","participant":"x","kind":"smell"}"#, "malformed_frame"),
+            (r#"{"v":1,"id":9,"type":"publish","sdp":"v=0","source":"window"}"#, "malformed_frame"),
+            (r#"{"v":1,"id":9,"type":"unpublish"}"#, "malformed_frame"),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.code, code, "{text}");
@@ -186,6 +192,16 @@ mod tests {
                 assert_eq!(e.id, Some(9), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn publish_names_its_source_and_defaults_to_the_camera() {
+        let f = parse(r#"{"v":1,"type":"publish","sdp":"v=0","source":"screen"}"#).unwrap();
+        assert!(matches!(f.request, Request::Publish { source: Some(TrackSource::Screen), .. }));
+        let f = parse(r#"{"v":1,"type":"publish","sdp":"v=0"}"#).unwrap();
+        assert!(matches!(f.request, Request::Publish { source: None, .. }));
+        let f = parse(r#"{"v":1,"type":"unpublish","source":"screen"}"#).unwrap();
+        assert!(matches!(f.request, Request::Unpublish { source: TrackSource::Screen }));
     }
 
     #[test]

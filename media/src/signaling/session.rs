@@ -171,10 +171,16 @@ impl Session {
                     ice_servers,
                 })
             }
-            Request::Publish { sdp } => {
+            Request::Publish { sdp, source } => {
                 let (_, seat) = self.seat()?;
-                let answer = self.hub.sfu().publish(&seat, sdp).await.map_err(media_error)?;
+                let answer =
+                    self.hub.sfu().publish(&seat, source.unwrap_or_default(), sdp).await.map_err(media_error)?;
                 Ok(Reply::PublishAnswer { sdp: answer })
+            }
+            Request::Unpublish { source } => {
+                let (_, seat) = self.seat()?;
+                self.hub.sfu().unpublish(&seat, source).map_err(media_error)?;
+                Ok(Reply::Ok)
             }
             Request::Subscribe => {
                 let (_, seat) = self.seat()?;
