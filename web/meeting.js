@@ -28,14 +28,16 @@ function peerConfig() {
   return { iceServers: state.iceServers, iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all' };
 }
 
-// A connection to the node, whose state changes are kept (the last hundred) in
-// state.diagnostics for troubleshooting.
+// The last hundred things that happened to the page's connections, for troubleshooting.
+function diagnose(text) {
+  state.diagnostics.push(`${new Date().toISOString()} ${text}`);
+  if (state.diagnostics.length > 100) state.diagnostics.shift();
+}
+
+// A connection to the node, whose state changes go to the diagnostics.
 function newPeer(label) {
   const pc = new RTCPeerConnection(peerConfig());
-  const note = (what) => {
-    state.diagnostics.push(`${new Date().toISOString()} ${label} ${what}`);
-    if (state.diagnostics.length > 100) state.diagnostics.shift();
-  };
+  const note = (what) => diagnose(`${label} ${what}`);
   pc.addEventListener('icegatheringstatechange', () => note(`gathering ${pc.iceGatheringState}`));
   pc.addEventListener('icecandidate', (e) => note(`candidate ${e.candidate ? e.candidate.candidate : 'end'}`));
   pc.addEventListener('connectionstatechange', () => note(`connection ${pc.connectionState}`));
@@ -78,7 +80,7 @@ function onFrame(frame) {
   }
   if (frame.type === 'event') onEvent(frame.event);
   else if (frame.type === 'chat') addChat(frame.name, frame.text);
-  else if (frame.type === 'subscribe_offer') negotiate(() => answerSubscription(frame.sdp));
+  else if (frame.type === 'subscribe_offer' && !state.leaving) negotiate(() => answerSubscription(frame.sdp));
   else if (frame.type === 'active_speaker') showSpeaker(frame.participant);
   else if (frame.type === 'error') notice(frame.message);
 }
@@ -140,7 +142,10 @@ function gathered(pc) {
 }
 
 function negotiate(step) {
-  state.negotiation = state.negotiation.then(step).catch((e) => notice(`Media problem: ${e.message}`));
+  // Once we are leaving (or were removed), connections close under us: not a problem to show.
+  state.negotiation = state.negotiation.then(step).catch((e) => {
+    if (!state.leaving) notice(`Media problem: ${e.message}`);
+  });
   return state.negotiation;
 }
 
@@ -404,6 +409,8 @@ async function enter(joined) {
   state.iceServers = (joined.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
   sessionStorage.setItem(storageKey, JSON.stringify({ token: joined.reconnect_token, name: joined.room.participants.find((p) => p.id === joined.participant)?.display_name }));
   state.people = new Map(joined.room.participants.map((p) => [p.id, p]));
+  state.speaker = joined.active_speaker ?? null;
+  diagnose(`joined as ${joined.participant}, speaker ${state.speaker}`);
   $('prejoin').hidden = true;
   $('meeting').hidden = false;
   notice('');

@@ -25,9 +25,13 @@ struct Config {
     /// HTTP address of the site and signaling (port 0: any free port).
     #[arg(long, env = "CONFER_MEDIA_LISTEN", default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
-    /// UDP address of the SFU: one port for every participant (port 0: any free port).
+    /// UDP address of the SFU's first event loop; loop i uses port + i (port 0: any
+    /// free ports). Every participant of a room uses its loop's port.
     #[arg(long, env = "CONFER_MEDIA_UDP", default_value = "127.0.0.1:10000")]
     udp: SocketAddr,
+    /// SFU event loops, each a thread with its own UDP port (default: one per core).
+    #[arg(long, env = "CONFER_MEDIA_LOOPS")]
+    media_loops: Option<usize>,
     /// The IP clients must send media to, when not the bound one (NAT, public IP).
     #[arg(long, env = "CONFER_MEDIA_ADVERTISED_IP")]
     advertised_ip: Option<IpAddr>,
@@ -68,7 +72,13 @@ fn init_logs(format: LogFormat) {
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_logs(config.log_format);
-    let (sfu, speakers) = SfuNode::start(SfuConfig { bind: config.udp, advertised_ip: config.advertised_ip })?;
+    let mut sfu_config = SfuConfig::per_core(config.udp);
+    sfu_config.advertised_ip = config.advertised_ip;
+    if let Some(loops) = config.media_loops {
+        anyhow::ensure!(loops >= 1, "CONFER_MEDIA_LOOPS must be at least 1");
+        sfu_config.loops = loops;
+    }
+    let (sfu, speakers) = SfuNode::start(sfu_config)?;
     let turn = match (&config.turn_secret, config.turn_urls.is_empty()) {
         (Some(secret), false) => Some(TurnConfig {
             urls: config.turn_urls.clone(),
@@ -105,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     .disable_signals()
     .bind(config.listen)?;
     let addr = server.addrs().first().copied().unwrap_or(config.listen);
-    tracing::info!(tenant = %config.tenant, addr = %addr, site = %format!("http://{addr}/"), media = %sfu.media_addr(), "confer-media listening");
+    tracing::info!(tenant = %config.tenant, addr = %addr, site = %format!("http://{addr}/"), media = ?sfu.media_addrs(), "confer-media listening");
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {

@@ -24,7 +24,7 @@ async fn publish(node: &SfuHandle, name: &str, client: &mut Client) {
 #[tokio::test]
 async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_requests_flow_back() {
     let (node, _speakers) =
-        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
     let mut ann = Client::new();
     let sender = ann.pc.add_track(vp8_track()).unwrap();
     publish(&node, "ann", &mut ann).await;
@@ -134,7 +134,7 @@ async fn answer(node: &SfuHandle, name: &str, client: &mut Client, offer: String
 #[tokio::test]
 async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_when_the_publisher_leaves() {
     let (node, _speakers) =
-        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
 
     // bob is alone: his subscribe connection starts with nothing to receive.
     let mut bob = Client::new();
@@ -184,5 +184,35 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
     assert!(!offer.contains(&format!("a=ssrc:{announced}")), "ann's copy is no longer offered");
     assert!(elsewhere_updates.try_recv().is_err(), "another room was never offered anything");
     answer(&node, "bob", &mut bob, offer).await;
+    node.stop();
+}
+
+#[tokio::test]
+async fn rooms_are_spread_over_the_loops_and_each_loop_serves_its_rooms_on_its_own_port() {
+    let (node, _speakers) =
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
+    let ports: Vec<u16> = node.media_addrs().iter().map(|a| a.port()).collect();
+    assert_eq!(ports.len(), 2);
+    assert_ne!(ports[0], ports[1], "each loop has its own socket");
+    // Rooms land on both loops, each room always on the same one.
+    let rooms: Vec<String> = (0..16).map(|i| format!("room-{i}")).collect();
+    let used: std::collections::BTreeSet<u16> = rooms.iter().map(|r| node.media_addr_of(r).port()).collect();
+    assert_eq!(used.len(), 2, "16 rooms use both loops");
+    for room in &rooms {
+        assert_eq!(node.media_addr_of(room), node.media_addr_of(room));
+    }
+    // A participant of a room on each loop connects to that loop's port.
+    for port in ports {
+        let room = rooms.iter().find(|r| node.media_addr_of(r).port() == port).unwrap();
+        let mut client = Client::new();
+        client.pc.add_track(vp8_track()).unwrap();
+        let offer = client.pc.create_offer(None).unwrap();
+        client.pc.set_local_description(Instant::now(), offer).unwrap();
+        let sdp = client.pc.local_description().unwrap().sdp.clone();
+        let answer = node.publish(&Seat::new(room, "ann"), TrackSource::Camera, sdp).await.unwrap();
+        assert!(answer.contains(&format!(" {port} typ host")), "the answer names the room's loop: {answer}");
+        client.pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer).unwrap()).unwrap();
+        pump_until(&mut [&mut client], |c| c[0].connected, "the publisher to connect to its room's loop").await;
+    }
     node.stop();
 }

@@ -21,7 +21,7 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 /// A node on loopback: HTTP (signaling) and UDP (media).
 async fn start_node(max_participants: u32) -> SocketAddr {
     let (sfu, speakers) =
-        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None }).unwrap();
+        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
     let hub = Hub::new(RoomPolicy { max_participants }, sfu, None);
     hub.spawn_ticker();
     hub.relay_speakers(speakers);

@@ -270,6 +270,22 @@ async fn a_participant_whose_connection_drops_comes_back_as_the_same_participant
     let _ = std::fs::remove_dir_all(&profiles);
 }
 
+/// Tabs through the page until the control `id` has the focus, then presses Enter.
+async fn press_by_keyboard(b: &fantoccini::Client, id: &str) {
+    use fantoccini::key::Key;
+    let body = b.find(fantoccini::Locator::Css("body")).await.unwrap();
+    body.click().await.unwrap();
+    for _ in 0..40 {
+        let focused = b.execute("return document.activeElement && document.activeElement.id", vec![]).await.unwrap();
+        if focused == json!(id) {
+            b.active_element().await.unwrap().send_keys(&Key::Enter.to_string()).await.unwrap();
+            return;
+        }
+        b.active_element().await.unwrap().send_keys(&Key::Tab.to_string()).await.unwrap();
+    }
+    panic!("the control {id} cannot be reached with Tab");
+}
+
 /// The page's idea of the active speaker.
 const SPEAKER: &str = "return window.confer.state.speaker";
 
@@ -280,35 +296,51 @@ async fn the_one_talking_is_the_active_speaker_and_a_shared_screen_reaches_the_o
     let profiles = tempdir();
     // Both microphones play a steady tone: whoever is not muted is talking.
     let tone = format!("--use-file-for-fake-audio-capture={}", tone_wav(&profiles).display());
-    let mut browsers = Vec::new();
-    for (i, name) in ["Ann", "Bob"].iter().enumerate() {
+    let open = |i: usize| {
         let profile = profiles.join(format!("profile-{i}"));
         std::fs::create_dir_all(&profile).unwrap();
-        let b = chromium(&driver_url, &profile, std::slice::from_ref(&tone)).await;
-        b.goto(&format!("http://{site}/review?name={name}&prejoin=0")).await.unwrap();
-        wait_for(&b, IN_MEETING, "the participant to be in").await;
-        browsers.push(b);
-    }
-    let (ann, bob) = (&browsers[0], &browsers[1]);
+        let (driver_url, tone) = (driver_url.clone(), tone.clone());
+        async move { chromium(&driver_url, &profile, &[tone]).await }
+    };
+    // Ann is alone and talking: she is the speaker.
+    let ann = open(0).await;
+    ann.goto(&format!("http://{site}/review?name=Ann&prejoin=0")).await.unwrap();
+    wait_for(&ann, IN_MEETING, "ann to be in").await;
     let ann_id = ann.execute("return window.confer.state.me", vec![]).await.unwrap();
+    let ann_speaks = format!("return window.confer.state.speaker === {ann_id}");
+    wait_for(&ann, &ann_speaks, "ann, alone and talking, to be the speaker").await;
+
+    // Bob comes in and is told at once who is speaking.
+    let bob = open(1).await;
+    bob.goto(&format!("http://{site}/review?name=Bob&prejoin=0")).await.unwrap();
+    wait_for(&bob, IN_MEETING, "bob to be in").await;
     let bob_id = bob.execute("return window.confer.state.me", vec![]).await.unwrap();
+    let told = bob.execute("return window.confer.state.diagnostics.find((d) => d.includes('joined as'))", vec![]).await;
+    let told = told.unwrap().as_str().unwrap_or_default().to_owned();
+    assert!(
+        told.ends_with(&format!("joined as {}, speaker {}", bob_id.as_str().unwrap(), ann_id.as_str().unwrap())),
+        "bob's join told him ann is speaking: {told}"
+    );
     wait_for(
-        bob,
+        &bob,
         "return window.confer.stats().then((s) => Object.values(s).some((r) => r.audio && r.audio.packetsReceived > 20))",
         "bob to hear ann",
     )
     .await;
-
-    // Bob mutes: Ann is the one talking, and both pages say so.
-    bob.execute("document.getElementById('toggle-mic').click(); return true;", vec![]).await.unwrap();
-    for b in [ann, bob] {
-        wait_for(b, &format!("return window.confer.state.speaker === {ann_id}"), "ann to be the speaker").await;
+    // Bob mutes, from the keyboard alone (Tab to the button, Enter): Ann is the only
+    // one talking, and both pages say so.
+    press_by_keyboard(&bob, "toggle-mic").await;
+    wait_for(&bob, "return window.confer.state.micMuted === true", "bob's microphone to be muted by keyboard").await;
+    for b in [&ann, &bob] {
+        wait_for(b, &ann_speaks, "ann to be the speaker").await;
     }
     let highlighted = bob
         .execute("return [...document.querySelectorAll('#grid .tile.speaking')].map((t) => t.dataset.tile)", vec![])
         .await
         .unwrap();
     assert_eq!(highlighted, json!([ann_id]), "bob's page highlights ann's tile");
+    let browsers = [ann, bob];
+    let (ann, bob) = (&browsers[0], &browsers[1]);
 
     // Ann mutes and Bob unmutes: Bob takes over.
     ann.execute("document.getElementById('toggle-mic').click(); return true;", vec![]).await.unwrap();

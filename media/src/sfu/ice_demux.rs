@@ -1,4 +1,4 @@
-//! Routing datagrams that arrive on the node's one UDP socket to connections.
+//! Routing datagrams that arrive on an event loop's UDP socket to its connections.
 //!
 //! A STUN binding request names the connection it is for: its USERNAME attribute
 //! is `<our ufrag>:<their ufrag>`, and every connection has its own ufrag. Once a

@@ -1,5 +1,6 @@
-//! The SFU: every participant's media on one UDP socket, driven through
-//! webrtc-rs's sans-IO core (`rtc`) by one event loop that owns all connections.
+//! The SFU: participants' media driven through webrtc-rs's sans-IO core (`rtc`) by
+//! one event loop per core; each loop owns one UDP socket, the rooms placed on it,
+//! and all their connections.
 //!
 //! - `ice_demux`: which connection an incoming datagram belongs to (STUN username
 //!   fragment first, then the remote address ICE settled on).
@@ -11,7 +12,7 @@
 //!   header rewrite (SSRC, payload type, extensions) each one needs.
 //! - `track_source`: camera or screen; each has its own publish connection.
 //! - `active_speaker`: each room's dominant speaker, from RFC 6464 audio levels.
-//! - `node`: the event loop and the handle signaling talks to.
+//! - `node`: the event loops and the handle signaling talks to.
 //!
 //! Each participant has a publish connection per source (the client offers its
 //! tracks, the node answers: camera and microphone, and a screen share when there

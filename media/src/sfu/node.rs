@@ -1,11 +1,12 @@
-//! The event loop that owns every connection of the node, and the handle that
-//! signaling uses to reach it.
+//! The event loops that own the node's connections, and the handle that signaling
+//! uses to reach them.
 //!
-//! One thread, one UDP socket, no task, channel or lock per connection or packet:
-//! a datagram is routed (`IceDemux`), handed to its connection, and whatever that
-//! produces (datagrams, events, decrypted RTP) is handled before the next one.
-//! Signaling talks to the loop through one bounded command queue, checked at least
-//! every `COMMAND_LATENCY`.
+//! One loop per core, each a thread with its own UDP socket, and no task, channel
+//! or lock per connection or packet: a datagram is routed (`IceDemux`), handed to
+//! its connection, and whatever that produces (datagrams, events, decrypted RTP) is
+//! handled before the next one. A room lives on one loop (chosen by its name), so
+//! forwarding never crosses threads. Signaling talks to each loop through one
+//! bounded command queue, checked at least every `COMMAND_LATENCY`.
 
 use super::SfuError;
 use super::active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker, EVALUATION_INTERVAL, SpeakerDetector};
@@ -47,25 +48,57 @@ pub type SpeakerChanges = tokio::sync::mpsc::Receiver<ActiveSpeaker>;
 /// Where the node listens and what address it tells clients to send to.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
-    /// The UDP address to bind (port 0: any free port).
+    /// The UDP address of the first loop; loop `i` binds port + `i` (port 0: each
+    /// loop any free port).
     pub bind: SocketAddr,
     /// The address in the node's ICE candidate, when clients must use another one
     /// than the bound address (NAT, a public IP).
     pub advertised_ip: Option<std::net::IpAddr>,
+    /// Event loops (threads, each with its own socket); rooms are spread over them.
+    /// At least one.
+    pub loops: usize,
+}
+
+impl SfuConfig {
+    /// One loop per core, on `bind`, advertising the bound address.
+    pub fn per_core(bind: SocketAddr) -> Self {
+        let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { bind, advertised_ip: None, loops }
+    }
 }
 
 /// Starts media nodes.
 pub struct SfuNode;
 
 impl SfuNode {
-    /// Binds the socket and starts the event loop on its own thread. Returns the
-    /// handle signaling drives it with, and the active-speaker changes it reports.
+    /// Binds the sockets and starts the event loops, each on its own thread. Returns
+    /// the handle signaling drives them with, and the active-speaker changes they report.
     pub fn start(config: SfuConfig) -> Result<(SfuHandle, SpeakerChanges), SfuError> {
-        let socket = UdpSocket::bind(config.bind)?;
-        let bound = socket.local_addr()?;
-        let advertised = SocketAddr::new(config.advertised_ip.unwrap_or(bound.ip()), bound.port());
-        let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
         let (speaker_changes, speakers_out) = tokio::sync::mpsc::channel(SPEAKER_QUEUE);
+        let mut loops = Vec::new();
+        for index in 0..config.loops.max(1) {
+            let port = match config.bind.port() {
+                0 => 0,
+                first => u16::try_from(index)
+                    .ok()
+                    .and_then(|i| first.checked_add(i))
+                    .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "the media ports run past 65535"))?,
+            };
+            let socket = UdpSocket::bind(SocketAddr::new(config.bind.ip(), port))?;
+            loops.push(Self::start_loop(index, socket, config.advertised_ip, speaker_changes.clone())?);
+        }
+        Ok((SfuHandle { loops: loops.into() }, speakers_out))
+    }
+
+    fn start_loop(
+        index: usize,
+        socket: UdpSocket,
+        advertised_ip: Option<std::net::IpAddr>,
+        speaker_changes: tokio::sync::mpsc::Sender<ActiveSpeaker>,
+    ) -> Result<LoopHandle, SfuError> {
+        let bound = socket.local_addr()?;
+        let advertised = SocketAddr::new(advertised_ip.unwrap_or(bound.ip()), bound.port());
+        let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
         let mut event_loop = EventLoop {
             socket,
             advertised,
@@ -79,17 +112,21 @@ impl SfuNode {
             speaker_changes,
             next_speaker_evaluation: Instant::now() + EVALUATION_INTERVAL,
         };
-        std::thread::Builder::new().name("sfu-loop".into()).spawn(move || event_loop.run())?;
-        tracing::info!(%bound, %advertised, "media node listening");
-        Ok((SfuHandle { commands, addr: advertised }, speakers_out))
+        std::thread::Builder::new().name(format!("sfu-loop-{index}")).spawn(move || event_loop.run())?;
+        tracing::info!(loop_index = index, %bound, %advertised, "media loop listening");
+        Ok(LoopHandle { commands, addr: advertised })
     }
 }
 
-/// Signaling's way into the event loop. Cheap to clone.
-#[derive(Clone)]
-pub struct SfuHandle {
+struct LoopHandle {
     commands: mpsc::SyncSender<Command>,
     addr: SocketAddr,
+}
+
+/// Signaling's way into the event loops. Cheap to clone.
+#[derive(Clone)]
+pub struct SfuHandle {
+    loops: std::sync::Arc<[LoopHandle]>,
 }
 
 /// What the node tells a subscriber after the first offer.
@@ -134,13 +171,36 @@ enum Command {
 }
 
 impl SfuHandle {
-    /// The address clients send media to.
-    pub fn media_addr(&self) -> SocketAddr {
-        self.addr
+    /// The addresses clients send media to, one per loop.
+    pub fn media_addrs(&self) -> Vec<SocketAddr> {
+        self.loops.iter().map(|l| l.addr).collect()
+    }
+
+    /// The address participants of `room` send media to (its loop's socket).
+    pub fn media_addr_of(&self, room: &str) -> SocketAddr {
+        self.loop_of(room).addr
+    }
+
+    /// The loop a room lives on: a stable hash of its name, so every seat of a room
+    /// (and every packet between them) stays on one thread.
+    fn loop_of(&self, room: &str) -> &LoopHandle {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        room.hash(&mut hasher);
+        let index = usize::try_from(hasher.finish() % self.loops.len() as u64).unwrap_or(0);
+        &self.loops[index]
     }
 
     fn send(&self, command: Command) -> Result<(), SfuError> {
-        self.commands.try_send(command).map_err(|_| SfuError::Stopped)
+        let target = match &command {
+            Command::Publish { seat, .. }
+            | Command::Unpublish { seat, .. }
+            | Command::Subscribe { seat, .. }
+            | Command::Answer { seat, .. }
+            | Command::Leave { seat } => self.loop_of(&seat.room),
+            Command::Stop => return Err(SfuError::Stopped),
+        };
+        target.commands.try_send(command).map_err(|_| SfuError::Stopped)
     }
 
     /// A participant offers the tracks it publishes from `source`; answers with the
@@ -178,9 +238,11 @@ impl SfuHandle {
         let _ = self.send(Command::Leave { seat: seat.clone() });
     }
 
-    /// Stops the event loop.
+    /// Stops the event loops.
     pub fn stop(&self) {
-        let _ = self.send(Command::Stop);
+        for l in self.loops.iter() {
+            let _ = l.commands.try_send(Command::Stop);
+        }
     }
 }
 

@@ -35,6 +35,8 @@ struct Link {
 struct State {
     rooms: Rooms,
     links: HashMap<Place, Link>,
+    /// Each room's active speaker, as last reported by the SFU (told to newcomers).
+    speakers: HashMap<RoomName, ParticipantId>,
 }
 
 /// Signaling's shared state. One per node.
@@ -57,7 +59,7 @@ impl Hub {
 
     /// A hub that also reports room facts to the api through `facts`.
     pub fn with_facts(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>, facts: Option<Facts>) -> Arc<Self> {
-        let state = Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new() });
+        let state = Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new(), speakers: HashMap::new() });
         Arc::new(Self { state, sfu, turn, facts })
     }
 
@@ -101,9 +103,15 @@ impl Hub {
                 else {
                     continue;
                 };
+                hub.lock().speakers.insert(room.clone(), participant);
                 hub.tell_room(&room, &Push::ActiveSpeaker { participant });
             }
         });
+    }
+
+    /// The participant speaking in `room` now, if anyone has spoken yet.
+    pub(crate) fn active_speaker(&self, room: &RoomName) -> Option<ParticipantId> {
+        self.lock().speakers.get(room).copied()
     }
 
     /// Sends `push` to everyone in `room`.
@@ -199,7 +207,13 @@ impl Hub {
                     let _ = link.outgoing.try_send(Outgoing::Push(Push::Event { event: event.clone() }));
                 }
             }
+            if let RoomEvent::MeetingEnded { .. } = event {
+                state.speakers.remove(&room);
+            }
             if let RoomEvent::ParticipantLeft { participant, reason, .. } = event {
+                if state.speakers.get(&room) == Some(&participant) {
+                    state.speakers.remove(&room);
+                }
                 let place = (room.clone(), participant);
                 self.sfu.leave(&Seat::new(room.as_str(), &participant.to_string()));
                 if let Some(link) = state.links.remove(&place)

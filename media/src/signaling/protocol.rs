@@ -106,8 +106,10 @@ pub(crate) enum Reply {
         participant: ParticipantId,
         reconnect_token: String,
         role: Role,
-        room: RoomSnapshot,
+        room: Box<RoomSnapshot>,
         ice_servers: Vec<crate::turn::IceServer>,
+        /// Who is speaking now (later changes come as `active_speaker` pushes).
+        active_speaker: Option<ParticipantId>,
     },
     PublishAnswer {
         sdp: String,

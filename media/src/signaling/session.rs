@@ -162,13 +162,15 @@ impl Session {
                 let joined = self.hub.join(self.id, self.outgoing.clone(), join).map_err(refused)?;
                 let place = (joined.room.room.clone(), joined.participant);
                 let ice_servers = self.hub.ice_servers(&place);
+                let active_speaker = self.hub.active_speaker(&place.0);
                 self.place = Some(place);
                 Ok(Reply::Joined {
                     participant: joined.participant,
                     reconnect_token: joined.reconnect_token.as_str().to_owned(),
                     role: joined.role,
-                    room: joined.room,
+                    room: Box::new(joined.room),
                     ice_servers,
+                    active_speaker,
                 })
             }
             Request::Publish { sdp, source } => {

@@ -6,14 +6,33 @@
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A process killed when dropped (when a test ends, passed or failed).
 pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A browser driver, in a process group of its own with the browsers it starts: the
+/// whole group is killed when dropped, so a failed test leaves no browser running.
+pub struct DriverGroup(Child);
+
+impl DriverGroup {
+    fn spawn(command: &mut Command) -> std::io::Result<Self> {
+        command.process_group(0).spawn().map(Self)
+    }
+}
+
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).status();
         let _ = self.0.wait();
     }
 }
@@ -36,21 +55,19 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts chromedriver; returns it and its URL once it answers.
-pub async fn start_chromedriver() -> (Killed, String) {
+pub async fn start_chromedriver() -> (DriverGroup, String) {
     let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (Debian package chromium-driver) must be installed");
+    let child = DriverGroup::spawn(
+        Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()),
+    )
+    .expect("chromedriver (Debian package chromium-driver) must be installed");
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{url}/status")).await.is_err() {
         assert!(Instant::now() < deadline, "chromedriver did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (Killed(child), url)
+    (child, url)
 }
 
 pub async fn browser(driver: &str, profile: &std::path::Path) -> Client {
@@ -94,21 +111,22 @@ async fn connect(driver: &str, caps: serde_json::Map<String, Value>) -> Client {
 }
 
 /// Starts geckodriver (one Firefox session per geckodriver); returns it and its URL.
-pub async fn start_geckodriver() -> (Killed, String) {
+pub async fn start_geckodriver() -> (DriverGroup, String) {
     let port = free_port();
-    let child = Command::new(geckodriver())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("geckodriver (infra/services.sh installs it with cargo install) must be installed");
+    let child = DriverGroup::spawn(
+        Command::new(geckodriver())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("geckodriver (infra/services.sh installs it with cargo install) must be installed");
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{url}/status")).await.is_err() {
         assert!(Instant::now() < deadline, "geckodriver did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (Killed(child), url)
+    (child, url)
 }
 
 /// geckodriver on the PATH, or where `cargo install` puts it.
