@@ -391,6 +391,7 @@ const refusals = {
   password_required: 'This meeting is locked. Enter its password.',
   wrong_password: 'That password is not right.',
   room_full: 'This meeting is full.',
+  too_many_attempts: 'Too many wrong passwords. Wait a minute, then try again.',
   invalid_display_name: 'Please enter a name (up to 64 characters).',
 };
 

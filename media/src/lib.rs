@@ -3,6 +3,7 @@
 //! `confer-media` binary puts them together for one tenant.
 
 pub mod facts;
+pub mod password_attempts;
 pub mod room;
 pub mod sfu;
 pub mod signaling;

@@ -3,6 +3,7 @@
 
 use clap::{Parser, ValueEnum};
 use confer_media::facts::{Facts, FactsConfig};
+use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
 use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
@@ -53,6 +54,15 @@ struct Config {
     /// An API key of the tenant, to report room facts with.
     #[arg(long, env = "CONFER_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Redis, where wrong room passwords are counted (across all nodes of the tenant).
+    #[arg(long, env = "CONFER_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Wrong room-password tries per client address and room, per window.
+    #[arg(long, env = "CONFER_PASSWORD_TRIES", default_value_t = 5)]
+    password_tries: u32,
+    /// The window of those tries, in seconds (from the first wrong one).
+    #[arg(long, env = "CONFER_PASSWORD_WINDOW_SECONDS", default_value_t = 60)]
+    password_window_seconds: u64,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -100,6 +110,17 @@ async fn main() -> anyhow::Result<()> {
     let hub = Hub::with_facts(policy, sfu.clone(), turn, facts.clone());
     if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
         confer_media::tenant_settings::follow(api_url, api_key, hub.clone());
+    }
+    match &config.redis_url {
+        Some(url) => {
+            let window = std::time::Duration::from_secs(config.password_window_seconds.max(1));
+            let prefix = format!("confer:{}", config.tenant);
+            let attempts = PasswordAttempts::connect(url, &prefix, config.password_tries.max(1), window)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis at CONFER_REDIS_URL: {e}"))?;
+            hub.limit_password_attempts(attempts);
+        }
+        None => tracing::warn!("CONFER_REDIS_URL is not set: wrong room passwords are not rate-limited"),
     }
     hub.spawn_ticker();
     hub.relay_speakers(speakers);

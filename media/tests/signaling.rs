@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Client, vp8_track};
+use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
 use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
@@ -20,9 +21,17 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// A node on loopback: HTTP (signaling) and UDP (media).
 async fn start_node(max_participants: u32) -> SocketAddr {
+    start_node_counting(max_participants, None).await
+}
+
+/// A node that counts wrong room passwords with `attempts`.
+async fn start_node_counting(max_participants: u32, attempts: Option<PasswordAttempts>) -> SocketAddr {
     let (sfu, speakers) =
         SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
     let hub = Hub::new(RoomPolicy { max_participants }, sfu, None);
+    if let Some(attempts) = attempts {
+        hub.limit_password_attempts(attempts);
+    }
     hub.spawn_ticker();
     hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub);
@@ -229,6 +238,48 @@ async fn a_locked_room_admits_a_newcomer_only_with_the_password_and_forgets_it_w
     let fresh = dan.request(json!({"type": "join", "room": "board", "name": "Dan"})).await;
     assert_eq!(fresh["type"], "joined", "{fresh}");
     assert_eq!((fresh["room"]["locked"].as_bool(), fresh["role"].as_str()), (Some(false), Some("moderator")));
+}
+
+/// The test Redis (the infra scripts start one on loopback).
+fn redis_url() -> String {
+    std::env::var("CONFER_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[actix_web::test]
+async fn the_sixth_wrong_password_in_a_window_is_refused_even_when_right_and_the_count_is_in_redis() {
+    // A tenant of its own (a fresh key prefix), and a two-second window instead of a minute.
+    let prefix = format!("confer-test:{}", uuid::Uuid::new_v4().simple());
+    let window = Duration::from_secs(2);
+    let attempts = PasswordAttempts::connect(&redis_url(), &prefix, 5, window).await.expect("the test Redis");
+    let node = start_node_counting(75, Some(attempts.clone())).await;
+    let (mut ann, _) = Participant::join(node, "vault", "Ann").await;
+    assert_eq!(ann.ws.request(json!({"type": "lock", "password": "s3cret"})).await["type"], "ok");
+
+    let mut eve = Ws::connect(node).await;
+    for _ in 0..5 {
+        let wrong = eve.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "guess"})).await;
+        assert_eq!(wrong["code"], "wrong_password", "{wrong}");
+    }
+    // The count is in Redis, where every node of the tenant sees it.
+    let key = attempts.key("vault", "127.0.0.1".parse().unwrap());
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let (count, ttl): (u32, i64) = redis::pipe().get(&key).ttl(&key).query_async(&mut redis).await.unwrap();
+    assert_eq!(count, 5);
+    assert!((1..=2).contains(&ttl), "the window runs from the first wrong try: ttl {ttl}");
+
+    // The sixth try is refused, even with the right password; and so on another socket.
+    let refused = eve.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "s3cret"})).await;
+    assert_eq!(refused["code"], "too_many_attempts", "{refused}");
+    let mut again = Ws::connect(node).await;
+    let refused = again.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "s3cret"})).await;
+    assert_eq!(refused["code"], "too_many_attempts", "{refused}");
+    assert_eq!(ann.ws.request(json!({"type": "chat", "text": "still here"})).await["type"], "ok", "ann is unaffected");
+
+    // Once the window is over, the right password works.
+    tokio::time::sleep(window + Duration::from_millis(300)).await;
+    let admitted = eve.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "s3cret"})).await;
+    assert_eq!(admitted["type"], "joined", "{admitted}");
+    let _: () = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
 }
 
 #[actix_web::test]

@@ -4,13 +4,14 @@
 
 use super::protocol::{Push, name_of};
 use crate::facts::Facts;
+use crate::password_attempts::PasswordAttempts;
 use crate::room::{
     Command, JoinRequest, Joined, LeaveReason, ParticipantId, RoomError, RoomEvent, RoomName, RoomPolicy, Rooms,
 };
 use crate::sfu::{Seat, SfuHandle, SpeakerChanges};
 use crate::turn::{IceServer, TurnConfig};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -45,6 +46,7 @@ pub struct Hub {
     sfu: SfuHandle,
     turn: Option<TurnConfig>,
     facts: Option<Facts>,
+    password_attempts: OnceLock<PasswordAttempts>,
 }
 
 /// How often expired seats are looked for.
@@ -60,13 +62,23 @@ impl Hub {
     /// A hub that also reports room facts to the api through `facts`.
     pub fn with_facts(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>, facts: Option<Facts>) -> Arc<Self> {
         let state = Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new(), speakers: HashMap::new() });
-        Arc::new(Self { state, sfu, turn, facts })
+        Arc::new(Self { state, sfu, turn, facts, password_attempts: OnceLock::new() })
     }
 
     /// The ICE servers a participant may use: TURN credentials minted for them now.
     pub(crate) fn ice_servers(&self, place: &Place) -> Vec<IceServer> {
         let user = format!("{}.{}", place.0.as_str(), place.1);
         self.turn.iter().map(|t| t.mint(&user, std::time::SystemTime::now())).collect()
+    }
+
+    /// Counts wrong room passwords in Redis from now on (once; later calls change nothing).
+    pub fn limit_password_attempts(&self, attempts: PasswordAttempts) {
+        let _ = self.password_attempts.set(attempts);
+    }
+
+    /// The counter of wrong room passwords, when there is one.
+    pub(crate) fn password_attempts(&self) -> Option<&PasswordAttempts> {
+        self.password_attempts.get()
     }
 
     /// The SFU the hub drives.

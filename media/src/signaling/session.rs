@@ -3,6 +3,7 @@
 
 use super::hub::{Hub, Outgoing, Place};
 use super::protocol::{self, MAX_FRAME_BYTES, Push, Reply, Request};
+use crate::password_attempts::AttemptsError;
 use crate::room::{
     Command, DisplayName, JoinRequest, MediaState, ParticipantId, ReconnectToken, RoomError, RoomName, RoomPassword,
 };
@@ -27,13 +28,16 @@ pub async fn websocket(
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let hub = hub.get_ref().clone();
-    actix_web::rt::spawn(async move { Session::new(hub).run(socket, stream).await });
+    let client = req.peer_addr().map(|a| a.ip());
+    actix_web::rt::spawn(async move { Session::new(hub, client).run(socket, stream).await });
     Ok(response)
 }
 
 struct Session {
     id: u64,
     hub: Arc<Hub>,
+    /// The client's address (wrong room passwords are counted per address).
+    client: Option<std::net::IpAddr>,
     place: Option<Place>,
     updates: Option<SubscriberUpdates>,
     outgoing: mpsc::Sender<Outgoing>,
@@ -55,11 +59,12 @@ fn refused(e: RoomError) -> Reply {
 }
 
 impl Session {
-    fn new(hub: Arc<Hub>) -> Self {
+    fn new(hub: Arc<Hub>, client: Option<std::net::IpAddr>) -> Self {
         let (outgoing, inbox) = mpsc::channel(OUTGOING_QUEUE);
         Self {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             hub,
+            client,
             place: None,
             updates: None,
             outgoing,
@@ -159,7 +164,24 @@ impl Session {
                 join.password =
                     password.filter(|p| !p.is_empty()).map(|p| RoomPassword::parse(&p)).transpose().map_err(refused)?;
                 join.reconnect = reconnect_token.map(|t| ReconnectToken::parse(&t)).transpose().map_err(refused)?;
-                let joined = self.hub.join(self.id, self.outgoing.clone(), join).map_err(refused)?;
+                // A password try counts against the address's tries for this room.
+                let attempts = self.hub.password_attempts().filter(|_| join.password.is_some()).cloned();
+                let counted = attempts.as_ref().zip(self.client);
+                if let Some((attempts, client)) = counted {
+                    attempts.check(join.room.as_str(), client).await.map_err(too_many)?;
+                }
+                let room = join.room.clone();
+                let joined = match self.hub.join(self.id, self.outgoing.clone(), join) {
+                    Err(RoomError::WrongPassword) => {
+                        if let Some((attempts, client)) = counted
+                            && let Err(e) = attempts.record_failure(room.as_str(), client).await
+                        {
+                            tracing::warn!(room = %room.as_str(), %client, error = %e, "a wrong room password was not counted");
+                        }
+                        return Err(refused(RoomError::WrongPassword));
+                    }
+                    other => other.map_err(refused)?,
+                };
                 let place = (joined.room.room.clone(), joined.participant);
                 let ice_servers = self.hub.ice_servers(&place);
                 let active_speaker = self.hub.active_speaker(&place.0);
@@ -222,6 +244,14 @@ impl Session {
             }
         }
     }
+}
+
+fn too_many(e: AttemptsError) -> Reply {
+    let code = match e {
+        AttemptsError::TooMany { .. } => "too_many_attempts",
+        AttemptsError::Unavailable(_) => "try_again_later",
+    };
+    Reply::Error { code, message: e.to_string() }
 }
 
 fn media_error(e: crate::sfu::SfuError) -> Reply {

@@ -1,0 +1,78 @@
+//! Wrong room-password tries, counted in Redis per client address and room, so the
+//! limit holds across every node of a tenant: after `limit` wrong tries inside the
+//! window, every join with a password from that address to that room is refused
+//! (even with the right password) until the window, which starts at the first
+//! wrong try, is over.
+
+use redis::aio::ConnectionManager;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Why a password may not be tried now.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptsError {
+    /// Too many wrong passwords from this address for this room.
+    #[error("too many wrong passwords for this room; try again in {retry_after_seconds} s")]
+    TooMany {
+        /// When the window ends.
+        retry_after_seconds: u64,
+    },
+    /// Redis cannot be reached: passwords are not checked rather than not counted.
+    #[error("room passwords cannot be checked right now; try again shortly")]
+    Unavailable(#[from] redis::RedisError),
+}
+
+/// The counter of wrong room-password tries.
+#[derive(Clone)]
+pub struct PasswordAttempts {
+    redis: ConnectionManager,
+    prefix: String,
+    limit: u32,
+    window: Duration,
+}
+
+impl PasswordAttempts {
+    /// Counts in the Redis at `url`, under keys starting with `prefix` (the tenant):
+    /// `limit` wrong tries per `window`.
+    pub async fn connect(url: &str, prefix: &str, limit: u32, window: Duration) -> Result<Self, AttemptsError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(1);
+        let redis = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self { redis, prefix: prefix.to_owned(), limit, window })
+    }
+
+    /// The Redis key counting `client`'s wrong tries for `room`.
+    pub fn key(&self, room: &str, client: IpAddr) -> String {
+        format!("{}:room-password-failures:{room}:{client}", self.prefix)
+    }
+
+    /// Refuses when `client` has used up its wrong tries for `room`.
+    pub async fn check(&self, room: &str, client: IpAddr) -> Result<(), AttemptsError> {
+        let key = self.key(room, client);
+        let mut redis = self.redis.clone();
+        let (count, ttl): (Option<u32>, i64) = redis::pipe().get(&key).ttl(&key).query_async(&mut redis).await?;
+        if count.unwrap_or(0) >= self.limit {
+            return Err(AttemptsError::TooMany { retry_after_seconds: u64::try_from(ttl).unwrap_or(1).max(1) });
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong try; the first one of a window starts it.
+    pub async fn record_failure(&self, room: &str, client: IpAddr) -> Result<(), AttemptsError> {
+        let key = self.key(room, client);
+        let mut redis = self.redis.clone();
+        redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.window.as_secs().max(1))
+            .arg("NX")
+            .query_async::<()>(&mut redis)
+            .await?;
+        Ok(())
+    }
+}
