@@ -53,6 +53,9 @@ CONFER_MASTER_KEY=$(tr -d '\n' <"$STATE/master.key")
 
 export DATABASE_URL CONFER_MASTER_KEY
 export CONFER_API_LISTEN=$LISTEN
+# The api announces settings changes on Redis; the media node listens there and
+# counts wrong room passwords there.
+export CONFER_REDIS_URL=${CONFER_REDIS_URL:-redis://127.0.0.1:6379}
 
 # ---------------------------------------------------------------- stop the API started earlier
 
@@ -149,7 +152,7 @@ echo $! >"$STATE/turn.pid"
 # ---------------------------------------------------------------- start the demo tenant's media node
 
 CONFER_TURN_URLS="turn:127.0.0.1:$TURN_PORT?transport=udp" CONFER_TURN_SECRET=$TURN_SECRET \
-CONFER_API_URL=$API_URL CONFER_API_KEY=$API_KEY CONFER_REDIS_URL=${CONFER_REDIS_URL:-redis://127.0.0.1:6379} \
+CONFER_API_URL=$API_URL CONFER_API_KEY=$API_KEY \
 CONFER_TENANT=demo CONFER_MEDIA_LISTEN=$MEDIA_LISTEN CONFER_MEDIA_UDP=$MEDIA_UDP NO_COLOR=1 \
     nohup "$MEDIA_BIN" </dev/null >"$STATE/media.log" 2>&1 &
 MEDIA_PID=$!

@@ -63,6 +63,12 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
         limits: RateLimits::new(config.signups_per_minute, config.api_requests_per_second),
         key_cache: KeyCache::new(Duration::from_secs(config.api_key_cache_seconds)),
         metrics: Metrics::new()?,
+        settings_announcer: config
+            .redis_url
+            .as_deref()
+            .map(crate::settings_announcer::SettingsAnnouncer::new)
+            .transpose()
+            .context("CONFER_REDIS_URL is not a Redis URL")?,
     })
 }
 

@@ -89,6 +89,9 @@ pub struct ApiConfig {
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Redis, where settings changes are announced to the tenant's media nodes.
+    #[arg(long, env = "CONFER_REDIS_URL")]
+    pub redis_url: Option<String>,
 }
 
 impl ApiConfig {

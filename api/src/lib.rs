@@ -7,5 +7,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod secrets;
+pub mod settings_announcer;
 pub mod store;
 pub mod telemetry;

@@ -63,6 +63,9 @@ struct Config {
     /// The window of those tries, in seconds (from the first wrong one).
     #[arg(long, env = "CONFER_PASSWORD_WINDOW_SECONDS", default_value_t = 60)]
     password_window_seconds: u64,
+    /// How often the tenant's settings are read when no change is announced on Redis.
+    #[arg(long, env = "CONFER_SETTINGS_POLL_SECONDS", default_value_t = 30)]
+    settings_poll_seconds: u64,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -109,7 +112,14 @@ async fn main() -> anyhow::Result<()> {
     let policy = RoomPolicy { max_participants: config.max_participants };
     let hub = Hub::with_facts(policy, sfu.clone(), turn, facts.clone());
     if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
-        confer_media::tenant_settings::follow(api_url, api_key, hub.clone());
+        let source = confer_media::tenant_settings::SettingsSource {
+            api_url,
+            api_key,
+            tenant: config.tenant.clone(),
+            redis_url: config.redis_url.clone(),
+            poll: std::time::Duration::from_secs(config.settings_poll_seconds.max(1)),
+        };
+        confer_media::tenant_settings::follow(source, hub.clone());
     }
     match &config.redis_url {
         Some(url) => {

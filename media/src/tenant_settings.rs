@@ -1,26 +1,52 @@
 //! Following the tenant's settings: the node reads `GET /v1/settings` with its
-//! tenant key at start and then every `POLL`, and applies what concerns rooms
-//! (`max_participants`) to the next join. (Pushing changes through Redis, so they
-//! arrive faster and without polling, comes with the access-rules work.)
+//! tenant key at start, whenever the api announces a change on Redis
+//! (`confer:<tenant>:settings`, pub/sub), and every poll interval in case an
+//! announcement was missed. What concerns rooms (`max_participants`) applies to the
+//! next join.
 
 use crate::room::RoomPolicy;
 use crate::signaling::Hub;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
-/// How often the settings are read.
-pub const POLL: Duration = Duration::from_secs(2);
+/// Where the settings come from and how they are followed.
+#[derive(Debug, Clone)]
+pub struct SettingsSource {
+    /// The api's URL.
+    pub api_url: String,
+    /// A key of the tenant.
+    pub api_key: String,
+    /// The tenant's slug (names the Redis channel).
+    pub tenant: String,
+    /// Redis, where the api announces changes; none: polling only.
+    pub redis_url: Option<String>,
+    /// How often the settings are read without an announcement.
+    pub poll: Duration,
+}
 
-/// Starts following the settings of the tenant whose key is `api_key`.
-pub fn follow(api_url: String, api_key: String, hub: Arc<Hub>) {
+/// The Redis channel on which the api announces `tenant`'s settings changes.
+pub fn settings_channel(tenant: &str) -> String {
+    format!("confer:{tenant}:settings")
+}
+
+/// Starts following the settings.
+pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
+    let announced = Arc::new(Notify::new());
+    if let Some(url) = source.redis_url.clone() {
+        listen(url, settings_channel(&source.tenant), announced.clone());
+    }
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        let url = format!("{}/v1/settings", api_url.trim_end_matches('/'));
+        let url = format!("{}/v1/settings", source.api_url.trim_end_matches('/'));
         let mut applied: Option<u32> = None;
-        let mut interval = tokio::time::interval(POLL);
+        let mut interval = tokio::time::interval(source.poll);
         loop {
-            interval.tick().await;
-            let settings = match client.get(&url).bearer_auth(&api_key).send().await {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = announced.notified() => tracing::debug!("settings change announced"),
+            }
+            let settings = match client.get(&url).bearer_auth(&source.api_key).send().await {
                 Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
                 Ok(r) => {
                     tracing::warn!(status = %r.status(), "cannot read the tenant's settings");
@@ -42,4 +68,32 @@ pub fn follow(api_url: String, api_key: String, hub: Arc<Hub>) {
             }
         }
     });
+}
+
+/// Subscribes to `channel` (again after any failure) and wakes the reader on each message.
+fn listen(url: String, channel: String, announced: Arc<Notify>) {
+    tokio::spawn(async move {
+        loop {
+            match subscribe(&url, &channel, &announced).await {
+                Ok(()) => tracing::warn!(%channel, "settings announcements stopped; subscribing again"),
+                Err(e) => tracing::warn!(%channel, error = %e, "cannot hear settings announcements; retrying"),
+            }
+            // Anything announced meanwhile is read now.
+            announced.notify_one();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+async fn subscribe(url: &str, channel: &str, announced: &Notify) -> Result<(), redis::RedisError> {
+    use futures_util::StreamExt;
+    let client = redis::Client::open(url)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    tracing::info!(%channel, "following settings announcements");
+    let mut messages = pubsub.on_message();
+    while messages.next().await.is_some() {
+        announced.notify_one();
+    }
+    Ok(())
 }

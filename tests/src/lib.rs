@@ -156,6 +156,7 @@ impl TestPlatform {
             ("CONFER_DB_POOL_SIZE".to_owned(), "8".to_owned()),
             ("CONFER_API_REQUESTS_PER_SECOND".to_owned(), "10000".to_owned()),
             ("CONFER_SIGNUPS_PER_MINUTE".to_owned(), "1000".to_owned()),
+            ("CONFER_REDIS_URL".to_owned(), redis_url()),
         ];
         env.extend(self.extra_env.iter().cloned());
         env
@@ -297,4 +298,10 @@ fn rand_bytes() -> [u8; 32] {
 /// A slug unique to this test run.
 pub fn unique_slug(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// The Redis the tests use (the infra scripts start one on loopback). Tests keep to
+/// keys and channels of their own tenants, so they can share it.
+pub fn redis_url() -> String {
+    std::env::var("CONFER_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }

@@ -21,10 +21,15 @@ impl Drop for Node {
 
 fn start_node(api: &str, tenant: &TestTenant) -> (Node, String) {
     let env = [
+        ("CONFER_TENANT", tenant.slug.clone()),
         ("CONFER_MEDIA_LISTEN", "127.0.0.1:0".to_owned()),
         ("CONFER_MEDIA_UDP", "127.0.0.1:0".to_owned()),
         ("CONFER_API_URL", api.to_owned()),
         ("CONFER_API_KEY", tenant.key.clone()),
+        ("CONFER_REDIS_URL", confer_tests::redis_url()),
+        // Settings are read at start and when the api announces a change on Redis;
+        // the fallback poll is out of the tests' way.
+        ("CONFER_SETTINGS_POLL_SECONDS", "600".to_owned()),
     ];
     let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     let (child, addr) = confer_tests::spawn_logged("confer-media", &env);
@@ -169,7 +174,8 @@ async fn the_tenants_max_participants_reaches_the_node_and_applies_to_the_next_j
     }
     assert_eq!(seated.len(), 2);
 
-    // Raising the cap lets the next one in, without restarting the node.
+    // Raising the cap lets the next one in, without restarting the node: the api
+    // announces the change on Redis (the node's poll is ten minutes away).
     let (status, _) = p.send(&t, reqwest::Method::PATCH, "/v1/settings", Some(json!({"max_participants": 3}))).await;
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(10);

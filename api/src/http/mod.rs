@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Recently verified API keys.
     pub key_cache: KeyCache,
+    /// Where settings changes are announced to media nodes, when there is a Redis.
+    pub settings_announcer: Option<crate::settings_announcer::SettingsAnnouncer>,
 }
 
 #[derive(OpenApi)]

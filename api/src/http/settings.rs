@@ -291,6 +291,12 @@ pub async fn patch(
             other => version = other?.last().map(|r| r.event.stream_version).unwrap_or(version),
         }
     }
+    let changed = next != current;
     let reply = Reply::json(StatusCode::OK, &view(next, version))?.with_version(version);
-    cmd.finish(&state, reply).await
+    let response = cmd.finish(&state, reply).await?;
+    // Committed: the tenant's media nodes may read the new settings now.
+    if changed && let Some(announcer) = &state.settings_announcer {
+        announcer.settings_changed(&row.slug).await;
+    }
+    Ok(response)
 }
