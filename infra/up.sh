@@ -57,16 +57,16 @@ export CONFER_API_LISTEN=$LISTEN
 # counts wrong room passwords there.
 export CONFER_REDIS_URL=${CONFER_REDIS_URL:-redis://127.0.0.1:6379}
 
-# ---------------------------------------------------------------- stop the API started earlier
+# ---------------------------------------------------------------- stop what an earlier run started
 
-stop_previous() { # stop_previous NAME: stops .confer/NAME.pid if it is still a confer-NAME
-    local name=$1 pid i
+stop_previous() { # stop_previous NAME [PROGRAM]: stops .confer/NAME.pid if it is still PROGRAM (default confer-NAME)
+    local name=$1 program=${2:-confer-$1} pid i
     [ -f "$STATE/$name.pid" ] || return 0
     pid=$(cat "$STATE/$name.pid")
-    # Only a live confer-<name>: the pid may have been reused since.
+    # Only a live PROGRAM: the pid may have been reused since.
     if [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] &&
-        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "confer-$name"; then
-        echo "stopping the earlier confer-$name (pid $pid)"
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$program"; then
+        echo "stopping the earlier $program (pid $pid)"
         kill "$pid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
             kill -0 "$pid" 2>/dev/null || break
@@ -80,7 +80,7 @@ stop_previous() { # stop_previous NAME: stops .confer/NAME.pid if it is still a 
 }
 stop_previous api
 stop_previous media
-stop_previous turn
+stop_previous turn turnserver
 
 # The address clients use: a wildcard listen address is reached on loopback.
 HOSTPORT=$LISTEN

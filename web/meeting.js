@@ -13,7 +13,7 @@ const state = {
   ws: null, nextId: 1, pending: new Map(), me: null, role: null,
   local: null, publisher: null, subscriber: null, negotiation: Promise.resolve(),
   people: new Map(), tiles: new Map(), micMuted: false, cameraOff: false, leaving: false,
-  iceServers: [], screen: null, screenPublisher: null, speaker: null,
+  iceServers: [], screen: null, screenPublisher: null, speaker: null, locked: false,
   diagnostics: [],
 };
 
@@ -86,6 +86,9 @@ function onFrame(frame) {
 }
 
 function onClose() {
+  // Requests still waiting will get no reply: fail them, so nothing queued behind them hangs.
+  for (const { reject } of state.pending.values()) reject(Object.assign(new Error('connection lost'), { code: 'connection_lost' }));
+  state.pending.clear();
   if (state.leaving) return;
   // A dropped connection: come back as the same participant within 30 s.
   if (state.me) {
@@ -144,32 +147,23 @@ function gathered(pc) {
 function negotiate(step) {
   // Once we are leaving (or were removed), connections close under us: not a problem to show.
   state.negotiation = state.negotiation.then(step).catch((e) => {
-    if (!state.leaving) notice(`Media problem: ${e.message}`);
+    if (!state.leaving && e.code !== 'connection_lost') notice(`Media problem: ${e.message}`);
   });
   return state.negotiation;
 }
 
-async function publish() {
-  state.publisher?.close();
-  const pc = newPeer('publish');
-  state.publisher = pc;
-  state.local.getTracks().forEach((t) => pc.addTrack(t, state.local));
+// Publishes a source on a connection of its own ('camera': camera and microphone;
+// 'screen': a screen share), replacing that source's earlier connection. Starting
+// or stopping a share leaves the camera's connection alone.
+async function publish(source = 'camera') {
+  const [key, stream] = source === 'screen' ? ['screenPublisher', state.screen] : ['publisher', state.local];
+  state[key]?.close();
+  const pc = newPeer(source);
+  state[key] = pc;
+  stream.getTracks().forEach((t) => pc.addTrack(t, stream));
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  const reply = await request({ type: 'publish', sdp: pc.localDescription.sdp });
-  await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
-}
-
-// A screen share has its own publish connection: starting or stopping it leaves
-// the camera's connection alone.
-async function publishScreen() {
-  state.screenPublisher?.close();
-  const pc = newPeer('screen');
-  state.screenPublisher = pc;
-  state.screen.getVideoTracks().forEach((t) => pc.addTrack(t, state.screen));
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc);
-  const reply = await request({ type: 'publish', source: 'screen', sdp: pc.localDescription.sdp });
+  const reply = await request({ type: 'publish', source, sdp: pc.localDescription.sdp });
   await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
 }
 
@@ -184,7 +178,7 @@ async function startScreenShare() {
   state.screen.getVideoTracks().forEach((t) => { t.onended = () => stopScreenShare(); });
   tile(state.me + SCREEN).querySelector('video').srcObject = state.screen;
   setScreenButton(true);
-  await negotiate(publishScreen);
+  await negotiate(() => publish('screen'));
   sendMedia().catch(() => {});
   renderPeople();
 }
@@ -284,7 +278,6 @@ function detach(tileId, track) {
 
 function showSpeaker(participant) {
   state.speaker = participant;
-  for (const [id, t] of state.tiles) t.classList.toggle('speaking', ownerOf(id) === participant && !id.endsWith(SCREEN));
   renderPeople();
 }
 
@@ -310,7 +303,8 @@ function renderPeople() {
     return li;
   }));
   for (const id of ['lock', 'mute-all', 'end-meeting']) $(id).hidden = state.role !== 'moderator';
-  for (const [id, t] of state.tiles) t.querySelector('.name').textContent = tileName(id);
+  $('lock').textContent = state.locked ? 'Unlock room' : 'Lock room';
+  for (const id of state.tiles.keys()) tile(id); // names and the speaker's outline
 }
 
 function onEvent(ev) {
@@ -322,13 +316,8 @@ function onEvent(ev) {
       removeTile(ev.participant);
       removeTile(ev.participant + SCREEN);
       if (ev.participant === state.me) {
-        state.leaving = true;
-        notice(ev.reason === 'removed' ? 'A moderator removed you from the meeting.'
+        teardown(ev.reason === 'removed' ? 'A moderator removed you from the meeting.'
           : ev.reason === 'meeting_ended' ? 'The meeting has ended.' : 'You left the meeting.');
-        state.publisher?.close();
-        state.screenPublisher?.close();
-        state.subscriber?.close();
-        $('meeting').hidden = true;
       }
       break;
     case 'participant_away': if (p) p.away = true; break;
@@ -342,9 +331,8 @@ function onEvent(ev) {
       if (p) p.role = ev.role;
       if (ev.participant === state.me) state.role = ev.role;
       break;
-    case 'room_locked': $('lock').textContent = 'Unlock room'; break;
-    case 'room_unlocked': $('lock').textContent = 'Lock room'; break;
-    case 'meeting_ended': break;
+    case 'room_locked': state.locked = true; break;
+    case 'room_unlocked': state.locked = false; break;
     default: break;
   }
   renderPeople();
@@ -395,13 +383,24 @@ const refusals = {
   invalid_display_name: 'Please enter a name (up to 64 characters).',
 };
 
+// Ends our part in the meeting: connections closed; camera, microphone and screen off.
+function teardown(message) {
+  state.leaving = true;
+  for (const pc of [state.publisher, state.screenPublisher, state.subscriber]) pc?.close();
+  for (const stream of [state.local, state.screen]) stream?.getTracks().forEach((t) => t.stop());
+  notice(message);
+  $('meeting').hidden = true;
+}
+
+// Takes a seat over a new signaling connection, then publishes and subscribes.
+async function sit(join) {
+  await connect();
+  await enter(await request({ type: 'join', room, ...join }));
+}
+
 async function join(name, password) {
   if (!state.local) await openDevices($('camera').value, $('microphone').value);
-  await connect();
-  const body = { type: 'join', room, name };
-  if (password) body.password = password;
-  const joined = await request(body);
-  await enter(joined);
+  await sit(password ? { name, password } : { name });
 }
 
 async function enter(joined) {
@@ -411,6 +410,7 @@ async function enter(joined) {
   sessionStorage.setItem(storageKey, JSON.stringify({ token: joined.reconnect_token, name: joined.room.participants.find((p) => p.id === joined.participant)?.display_name }));
   state.people = new Map(joined.room.participants.map((p) => [p.id, p]));
   state.speaker = joined.active_speaker ?? null;
+  state.locked = joined.room.locked;
   diagnose(`joined as ${joined.participant}, speaker ${state.speaker}`);
   $('prejoin').hidden = true;
   $('meeting').hidden = false;
@@ -418,17 +418,15 @@ async function enter(joined) {
   const me = tile(state.me);
   me.querySelector('video').srcObject = state.local;
   renderPeople();
-  await negotiate(publish);
-  if (state.screen) await negotiate(publishScreen);
+  await negotiate(() => publish('camera'));
+  if (state.screen) await negotiate(() => publish('screen'));
   await negotiate(subscribe);
 }
 
 async function rejoin() {
   const saved = JSON.parse(sessionStorage.getItem(storageKey) || 'null');
   if (!saved) throw new Error('no seat to take back');
-  await connect();
-  const joined = await request({ type: 'join', room, name: saved.name || 'Guest', reconnect_token: saved.token });
-  await enter(joined);
+  await sit({ name: saved.name || 'Guest', reconnect_token: saved.token });
 }
 
 async function start() {
@@ -462,7 +460,7 @@ async function start() {
   $('toggle-chat').onclick = () => toggle('chat', 'toggle-chat');
   $('toggle-people').onclick = () => toggle('people', 'toggle-people');
   $('lock').onclick = () => {
-    if ($('lock').textContent === 'Unlock room') return request({ type: 'unlock' }).catch((e) => notice(e.message));
+    if (state.locked) return request({ type: 'unlock' }).catch((e) => notice(e.message));
     const password = prompt('Password for this meeting');
     if (password) request({ type: 'lock', password }).catch((e) => notice(e.message));
   };
@@ -473,13 +471,7 @@ async function start() {
   $('leave').onclick = async () => {
     state.leaving = true;
     await request({ type: 'leave' }).catch(() => {});
-    state.publisher?.close();
-    state.screenPublisher?.close();
-    state.screen?.getTracks().forEach((t) => t.stop());
-    state.subscriber?.close();
-    state.local?.getTracks().forEach((t) => t.stop());
-    notice('You left the meeting.');
-    $('meeting').hidden = true;
+    teardown('You left the meeting.');
   };
   $('chat-form').onsubmit = (e) => {
     e.preventDefault();

@@ -8,7 +8,7 @@
 //! only a fact the api refuses as invalid (4xx) is dropped, with a log line. The
 //! queue is bounded: past `QUEUE_LIMIT` the oldest fact gives way, with a warning.
 
-use crate::room::{LeaveReason, RoomEvent, RoomName};
+use crate::room::{RoomEvent, RoomName};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -85,7 +85,7 @@ impl Facts {
                 RoomEvent::ParticipantJoined { participant, .. } => json!({"kind": "participant_joined",
                     "participant": participant.id.to_string(), "display_name": participant.display_name.as_str()}),
                 RoomEvent::ParticipantLeft { participant, reason, .. } => json!({"kind": "participant_left",
-                    "participant": participant.to_string(), "reason": reason_text(*reason)}),
+                    "participant": participant.to_string(), "reason": reason}),
                 RoomEvent::RoomLocked { by, .. } => json!({"kind": "room_locked", "by": by.to_string()}),
                 RoomEvent::RoomUnlocked { by, .. } => json!({"kind": "room_unlocked", "by": by.to_string()}),
                 RoomEvent::MeetingEnded { by, .. } => {
@@ -171,14 +171,5 @@ impl Facts {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-    }
-}
-
-fn reason_text(reason: LeaveReason) -> &'static str {
-    match reason {
-        LeaveReason::Left => "left",
-        LeaveReason::Removed => "removed",
-        LeaveReason::TimedOut => "timed_out",
-        LeaveReason::MeetingEnded => "meeting_ended",
     }
 }

@@ -37,7 +37,7 @@ struct Config {
     #[arg(long, env = "CONFER_MEDIA_ADVERTISED_IP")]
     advertised_ip: Option<IpAddr>,
     /// Participants per room, at most, until the tenant's settings are read from the api.
-    #[arg(long, env = "CONFER_MAX_PARTICIPANTS", default_value_t = 75)]
+    #[arg(long, env = "CONFER_MAX_PARTICIPANTS", default_value_t = confer_media::room::DEFAULT_MAX_PARTICIPANTS)]
     max_participants: u32,
     /// TURN URLs handed to clients (comma-separated), e.g. `turn:turn.example.com:3478`.
     #[arg(long, env = "CONFER_TURN_URLS", value_delimiter = ',')]

@@ -25,16 +25,11 @@ pub struct SettingsSource {
     pub poll: Duration,
 }
 
-/// The Redis channel on which the api announces `tenant`'s settings changes.
-pub fn settings_channel(tenant: &str) -> String {
-    format!("confer:{tenant}:settings")
-}
-
 /// Starts following the settings.
 pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
     let announced = Arc::new(Notify::new());
     if let Some(url) = source.redis_url.clone() {
-        listen(url, settings_channel(&source.tenant), announced.clone());
+        listen(url, confer_vocabulary::settings_channel(&source.tenant), announced.clone());
     }
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();

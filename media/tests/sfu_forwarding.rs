@@ -62,8 +62,10 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     send_frames_until(sender, &mut ann, &mut bob, &mut n, 30).await;
     assert_eq!(bob.tracks.len(), 1, "bob sees one remote track");
     assert_eq!(bob.tracks[0].1, announced_ssrc);
+    let bobs_vp8 = bob.pc.rtp_receiver(bob.tracks[0].0).unwrap().get_parameters().rtp_parameters.codecs[0].payload_type;
     for packet in &bob.rtp {
         assert_eq!(packet.header.ssrc, announced_ssrc, "rewritten to the subscriber's SSRC");
+        assert_eq!(packet.header.payload_type, bobs_vp8, "the payload type negotiated with bob");
         let text = std::str::from_utf8(&packet.payload[1..]).unwrap();
         let k: u16 = text.strip_prefix("frame-").unwrap().parse().unwrap();
         assert!(k <= n, "a frame ann sent: {text}");
@@ -194,16 +196,21 @@ async fn rooms_are_spread_over_the_loops_and_each_loop_serves_its_rooms_on_its_o
     let ports: Vec<u16> = node.media_addrs().iter().map(|a| a.port()).collect();
     assert_eq!(ports.len(), 2);
     assert_ne!(ports[0], ports[1], "each loop has its own socket");
-    // Rooms land on both loops, each room always on the same one.
+    // Rooms land on both loops.
     let rooms: Vec<String> = (0..16).map(|i| format!("room-{i}")).collect();
     let used: std::collections::BTreeSet<u16> = rooms.iter().map(|r| node.media_addr_of(r).port()).collect();
     assert_eq!(used.len(), 2, "16 rooms use both loops");
-    for room in &rooms {
-        assert_eq!(node.media_addr_of(room), node.media_addr_of(room));
-    }
-    // A participant of a room on each loop connects to that loop's port.
+    // A participant of a room on each loop connects to that loop's port, and a
+    // second participant of the same room is sent to the same loop.
     for port in ports {
         let room = rooms.iter().find(|r| node.media_addr_of(r).port() == port).unwrap();
+        let mut second = Client::new();
+        second.pc.add_track(vp8_track()).unwrap();
+        let offer = second.pc.create_offer(None).unwrap();
+        second.pc.set_local_description(Instant::now(), offer).unwrap();
+        let sdp = second.pc.local_description().unwrap().sdp.clone();
+        let answer = node.publish(&Seat::new(room, "bob"), TrackSource::Camera, sdp).await.unwrap();
+        assert!(answer.contains(&format!(" {port} typ host")), "the room's second participant: {answer}");
         let mut client = Client::new();
         client.pc.add_track(vp8_track()).unwrap();
         let offer = client.pc.create_offer(None).unwrap();

@@ -143,6 +143,11 @@ async fn a_locked_room_admits_a_newcomer_with_the_password_and_the_moderator_mut
         "dan to be told the meeting ended",
     )
     .await;
+    let devices_off = dan
+        .execute("return window.confer.state.local.getTracks().every((t) => t.readyState === 'ended')", vec![])
+        .await
+        .unwrap();
+    assert_eq!(devices_off, json!(true), "dan's camera and microphone are off once the meeting ended");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let eve = open(2).await;
     eve.goto(&format!("http://{site}/board?name=Eve&prejoin=0")).await.unwrap();

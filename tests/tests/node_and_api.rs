@@ -183,12 +183,18 @@ async fn the_tenants_max_participants_reaches_the_node_and_applies_to_the_next_j
         let mut s = ws(&node).await;
         let reply = request(&mut s, 1, json!({"type": "join", "room": "small", "name": "Q"})).await;
         if reply["type"] == "joined" {
+            seated.push(s);
             break;
         }
         assert_eq!(reply["code"], "room_full");
         assert!(Instant::now() < deadline, "the new cap never reached the node");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // The cap is now 3 (not gone): the fourth is told the room is full.
+    let mut s = ws(&node).await;
+    let reply = request(&mut s, 1, json!({"type": "join", "room": "small", "name": "R"})).await;
+    assert_eq!(reply["code"], "room_full", "{reply}");
+    assert_eq!(seated.len(), 3);
 }
 
 #[tokio::test]
@@ -224,10 +230,14 @@ async fn on_sigterm_the_node_tells_everyone_ends_the_meeting_and_flushes_its_fac
     // The node exits by itself, after its facts (the end included) reached the api.
     let mut node_process = node_process;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while node_process.0.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = node_process.0.try_wait().unwrap() {
+            break status;
+        }
         assert!(Instant::now() < deadline, "the node did not exit after SIGTERM");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    assert!(status.success(), "a clean exit after SIGTERM: {status}");
     let events = room_events(&p, &t, 5).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types.first(), Some(&"MeetingStarted"));

@@ -159,7 +159,7 @@ pub async fn schedule(
     body: JsonBody<ScheduleMeeting>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.value;
-    let room = RoomName::parse(&b.room)?;
+    let room = RoomName::parse(&b.room).map_err(FieldError::from)?;
     let title = parse_text("title", b.title.as_deref().unwrap_or(room.as_str()), 200)?;
     check_times(b.starts_at, b.ends_at)?;
     let moderators = parse_moderators(b.moderators.as_deref().unwrap_or_default())?;

@@ -70,7 +70,7 @@ pub async fn record(
     body: JsonBody<RoomFact>,
 ) -> Result<HttpResponse, ApiError> {
     let f = body.value;
-    let room = RoomName::parse(&f.room)?.to_string();
+    let room = RoomName::parse(&f.room).map_err(FieldError::from)?.to_string();
     if f.seq < 1 {
         return Err(FieldError::new("seq", "seq starts at 1").into());
     }

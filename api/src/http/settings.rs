@@ -282,7 +282,8 @@ pub async fn patch(
     let current = row.settings()?;
     let next = apply(&current, body.value, &key)?;
     let mut version = row.version;
-    if next != current {
+    let changed = next != current;
+    if changed {
         let event = DomainEvent::TenantSettingsChanged { settings: Box::new(next.clone()) };
         match cmd.append(&StreamId::tenant(auth.tenant_id), ExpectedVersion::Exactly(row.version), &[event]).await {
             Err(StoreError::Conflict { .. }) if expected.is_some() => {
@@ -291,12 +292,11 @@ pub async fn patch(
             other => version = other?.last().map(|r| r.event.stream_version).unwrap_or(version),
         }
     }
-    let changed = next != current;
     let reply = Reply::json(StatusCode::OK, &view(next, version))?.with_version(version);
     let response = cmd.finish(&state, reply).await?;
     // Committed: the tenant's media nodes may read the new settings now.
     if changed && let Some(announcer) = &state.settings_announcer {
-        announcer.settings_changed(&row.slug).await;
+        announcer.settings_changed(&row.slug);
     }
     Ok(response)
 }

@@ -157,7 +157,8 @@ impl Room {
 
     fn readmit(&mut self, token: ReconnectToken, now: Instant) -> Result<Admitted, RoomError> {
         let room = self.name.clone();
-        let seat = self.participants.iter_mut().find(|p| p.token.matches(&token) && !p.has_timed_out(now));
+        let digest = token.digest();
+        let seat = self.participants.iter_mut().find(|p| p.token.is(&digest) && !p.has_timed_out(now));
         let Some(participant) = seat else {
             return Err(RoomError::ReconnectRefused);
         };

@@ -66,9 +66,10 @@ impl std::fmt::Debug for TokenDigest {
 }
 
 impl TokenDigest {
-    /// Whether `token` is the one this digest was made from, in constant time.
-    pub(crate) fn matches(&self, token: &ReconnectToken) -> bool {
-        token.digest().0.ct_eq(&self.0).into()
+    /// Whether two digests are equal, in constant time (hash the token once, then
+    /// compare it with every seat).
+    pub(crate) fn is(&self, other: &TokenDigest) -> bool {
+        other.0.ct_eq(&self.0).into()
     }
 }
 
@@ -85,8 +86,8 @@ mod tests {
         let other = ReconnectToken::generate(&mut rng);
         assert_eq!(token.as_str().len(), 43);
         assert_eq!(ReconnectToken::parse(token.as_str()), Ok(token.clone()));
-        assert!(token.digest().matches(&token));
-        assert!(!token.digest().matches(&other));
+        assert!(token.digest().is(&token.digest()));
+        assert!(!token.digest().is(&other.digest()));
     }
 
     #[test]

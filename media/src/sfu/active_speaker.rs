@@ -13,8 +13,8 @@ use super::node::Seat;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The RTP header extension carrying audio levels.
-pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// The RTP header extension carrying audio levels (rtc's name for it).
+pub use rtc::sdp::extmap::AUDIO_LEVEL_URI;
 
 /// How often speakers are chosen.
 pub(crate) const EVALUATION_INTERVAL: Duration = Duration::from_millis(250);

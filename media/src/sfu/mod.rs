@@ -28,7 +28,7 @@ mod node;
 mod peer;
 mod track_source;
 
-pub use active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker};
+pub use active_speaker::ActiveSpeaker;
 pub use error::SfuError;
 pub use keyframe_requests::DeliverKeyframeRequests;
 pub use node::{Seat, SfuConfig, SfuHandle, SfuNode, SpeakerChanges, SubscriberUpdate, SubscriberUpdates};

@@ -111,6 +111,9 @@ impl SfuNode {
             speakers: SpeakerDetector::default(),
             speaker_changes,
             next_speaker_evaluation: Instant::now() + EVALUATION_INTERVAL,
+            next_timer: Instant::now(),
+            read_timeout: Duration::ZERO,
+            pending: Vec::new(),
         };
         std::thread::Builder::new().name(format!("sfu-loop-{index}")).spawn(move || event_loop.run())?;
         tracing::info!(loop_index = index, %bound, %advertised, "media loop listening");
@@ -297,6 +300,12 @@ struct EventLoop {
     speakers: SpeakerDetector,
     speaker_changes: tokio::sync::mpsc::Sender<ActiveSpeaker>,
     next_speaker_evaluation: Instant,
+    /// The earliest timer deadline known among the connections.
+    next_timer: Instant,
+    /// The socket's read timeout as last set.
+    read_timeout: Duration,
+    /// `service`'s work list, kept to reuse its allocation.
+    pending: Vec<ConnId>,
 }
 
 impl EventLoop {
@@ -311,11 +320,18 @@ impl EventLoop {
                 }
             }
             self.announce_speakers();
-            let next_timer = self.fire_timers().unwrap_or_else(|| Instant::now() + COMMAND_LATENCY);
-            let wait =
-                next_timer.saturating_duration_since(Instant::now()).clamp(Duration::from_micros(100), COMMAND_LATENCY);
-            if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
-                tracing::error!(error = %e, "cannot set the socket timeout");
+            let now = Instant::now();
+            if now >= self.next_timer {
+                self.next_timer = self.fire_timers().unwrap_or(now + COMMAND_LATENCY);
+            }
+            // Whole milliseconds, so the timeout (a system call) changes rarely.
+            let wait = self.next_timer.saturating_duration_since(now).clamp(Duration::from_millis(1), COMMAND_LATENCY);
+            let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(1));
+            if wait != self.read_timeout {
+                match self.socket.set_read_timeout(Some(wait)) {
+                    Ok(()) => self.read_timeout = wait,
+                    Err(e) => tracing::error!(error = %e, "cannot set the socket timeout"),
+                }
             }
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => self.datagram(&buf[..n], from),
@@ -386,8 +402,13 @@ impl EventLoop {
     }
 
     /// Drains what `id` (and any connection it forwarded to) has to send, report or deliver.
+    /// Afterwards, `next_timer` also covers every connection it touched (only those
+    /// can have an earlier deadline now), so timers need no scan per datagram.
     fn service(&mut self, id: ConnId) {
-        let mut pending = vec![id];
+        // The work list is reused across calls: no allocation per datagram.
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        pending.push(id);
         while let Some(id) = pending.pop() {
             let Some(conn) = self.conns.get_mut(&id) else { continue };
             while let Some(out) = conn.pc.poll_write() {
@@ -395,21 +416,17 @@ impl EventLoop {
                     tracing::debug!(conn = id, error = %e, "send failed");
                 }
             }
-            let mut events = Vec::new();
-            while let Some(e) = conn.pc.poll_event() {
-                events.push(e);
-            }
-            let mut messages = Vec::new();
-            while let Some(m) = conn.pc.poll_read() {
-                messages.push(m.message);
-            }
-            for event in events {
+            while let Some(event) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_event()) {
                 self.event(id, event, &mut pending);
             }
-            for message in messages {
-                self.message(id, message, &mut pending);
+            while let Some(message) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_read()) {
+                self.message(id, message.message, &mut pending);
+            }
+            if let Some(t) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_timeout()) {
+                self.next_timer = self.next_timer.min(t);
             }
         }
+        self.pending = pending;
     }
 
     fn event(&mut self, id: ConnId, event: RTCPeerConnectionEvent, pending: &mut Vec<ConnId>) {
@@ -436,10 +453,11 @@ impl EventLoop {
                     kind,
                     codec,
                     source,
-                    audio_level: audio_level.filter(|_| kind == RtpCodecKind::Audio),
+                    // Only camera-side audio counts for the active speaker.
+                    audio_level: audio_level.filter(|_| kind == RtpCodecKind::Audio && source == TrackSource::Camera),
                 };
                 tracing::info!(room = %published.seat.room, participant = %published.seat.participant, track = %init.track_id, kind = ?published.kind, ?source, "track published");
-                if published.audio_level.is_some() && source == TrackSource::Camera {
+                if published.audio_level.is_some() {
                     self.speakers.listen(id, &published.seat);
                 }
                 let source: TrackKey = (id, init.track_id);
@@ -636,7 +654,19 @@ impl EventLoop {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.updates = Some(updates);
         }
-        for (source, track) in self.routes.tracks_for(&seat) {
+        match self.first_offer(id, &seat, now) {
+            Ok(sdp) => Ok((sdp, receiver)),
+            Err(e) => {
+                // No half-built connection stays behind.
+                self.close_conn(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// The subscribe connection `id`'s first offer: every track of the others, and the data channel.
+    fn first_offer(&mut self, id: ConnId, seat: &Seat, now: Instant) -> Result<String, SfuError> {
+        for (source, track) in self.routes.tracks_for(seat) {
             self.add_subscription(id, &source, &track)?;
         }
         let conn = self.conns.get_mut(&id).ok_or(SfuError::UnknownParticipant)?;
@@ -652,7 +682,7 @@ impl EventLoop {
             .ok_or_else(|| SfuError::Negotiation("no offer".into()))?;
         conn.offer_pending = true;
         self.service(id);
-        Ok((sdp, receiver))
+        Ok(sdp)
     }
 
     fn answer(&mut self, seat: &Seat, answer: String) -> Result<(), SfuError> {

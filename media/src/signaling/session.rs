@@ -54,7 +54,8 @@ async fn next_update(updates: &mut Option<SubscriberUpdates>) -> Option<Subscrib
     }
 }
 
-fn refused(e: RoomError) -> Reply {
+fn refused(e: impl Into<RoomError>) -> Reply {
+    let e = e.into();
     Reply::Error { code: e.code(), message: e.to_string() }
 }
 

@@ -1,0 +1,13 @@
+//! What the api and the media nodes must read alike: a meeting scheduled by the
+//! api for a room is joined on a node by the same name, and the api announces a
+//! tenant's settings changes where its nodes listen.
+
+mod room_name;
+
+pub use room_name::{InvalidRoomName, RoomName};
+
+/// The Redis pub/sub channel on which the api announces that `tenant`'s settings
+/// changed, and its media nodes listen.
+pub fn settings_channel(tenant: &str) -> String {
+    format!("confer:{tenant}:settings")
+}
