@@ -19,10 +19,10 @@ die() { echo "services.sh: $*" >&2; exit 1; }
 APT_UPDATED=0
 apt_install() {
     if [ "$APT_UPDATED" -eq 0 ]; then
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
         APT_UPDATED=1
     fi
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@"
 }
 
 # wait_for NAME CHECK-FUNCTION: polls the check once a second, up to WAIT_SECONDS.
@@ -191,3 +191,5 @@ ensure_rabbitmq
 ensure_chromium
 ensure_firefox
 ensure_coturn
+"$(dirname "${BASH_SOURCE[0]}")/ldap.sh"
+"$(dirname "${BASH_SOURCE[0]}")/oidc-provider.sh"

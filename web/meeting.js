@@ -2,7 +2,10 @@
 // meeting over the signaling protocol of docs/signaling.md: a publish connection
 // for our camera and microphone (and one for a screen share), a subscribe
 // connection for everyone else's.
-// Link options (as Jitsi's): ?name=<display name>&prejoin=0 joins at once.
+// Link options (as Jitsi's): ?name=<display name>&prejoin=0 joins at once;
+// ?jwt=<join token> joins as the person an API client's token names (JaaS, LiveKit).
+// Sites that require a login show a login form (internal accounts, LDAP) or an
+// OpenID button; guests, where allowed, wait for the host if needed.
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -14,7 +17,8 @@ const state = {
   local: null, publisher: null, subscriber: null, negotiation: Promise.resolve(),
   people: new Map(), tiles: new Map(), micMuted: false, cameraOff: false, leaving: false,
   iceServers: [], screen: null, screenPublisher: null, speaker: null, locked: false,
-  diagnostics: [],
+  diagnostics: [], site: { auth: 'open', guests_allowed: true, user: null }, jwt: params.get('jwt'),
+  lobby: new Map(), admission: null, waitingFor: null,
 };
 
 // A tile is keyed by the stream id the node gives a participant's tracks: their
@@ -82,6 +86,9 @@ function onFrame(frame) {
   else if (frame.type === 'chat') addChat(frame.name, frame.text);
   else if (frame.type === 'subscribe_offer' && !state.leaving) negotiate(() => answerSubscription(frame.sdp));
   else if (frame.type === 'active_speaker') showSpeaker(frame.participant);
+  else if (frame.type === 'joined') state.admission?.resolve(frame);
+  else if (frame.type === 'join_refused') state.admission?.reject(Object.assign(new Error(frame.message), { code: frame.code }));
+  else if (frame.type === 'waiting') showWaiting(frame.reason);
   else if (frame.type === 'error') notice(frame.message);
 }
 
@@ -89,6 +96,7 @@ function onClose() {
   // Requests still waiting will get no reply: fail them, so nothing queued behind them hangs.
   for (const { reject } of state.pending.values()) reject(Object.assign(new Error('connection lost'), { code: 'connection_lost' }));
   state.pending.clear();
+  state.admission?.reject(Object.assign(new Error('Connection lost while waiting. Try again.'), { code: 'connection_lost' }));
   if (state.leaving) return;
   // A dropped connection: come back as the same participant within 30 s.
   if (state.me) {
@@ -302,9 +310,27 @@ function renderPeople() {
     }
     return li;
   }));
+  renderLobby();
   for (const id of ['lock', 'mute-all', 'end-meeting']) $(id).hidden = state.role !== 'moderator';
   $('lock').textContent = state.locked ? 'Unlock room' : 'Lock room';
   for (const id of state.tiles.keys()) tile(id); // names and the speaker's outline
+}
+
+// Those knocking on the lobby, with a way to let them in or turn them away (moderators).
+function renderLobby() {
+  $('lobby').hidden = state.role !== 'moderator' || state.lobby.size === 0;
+  $('lobby-list').replaceChildren(...[...state.lobby.entries()].map(([id, name]) => {
+    const li = document.createElement('li');
+    li.textContent = name;
+    for (const [label, type] of [['Admit', 'admit'], ['Deny', 'deny']]) {
+      const b = document.createElement('button');
+      b.textContent = label;
+      b.setAttribute('aria-label', `${label} ${name}`);
+      b.onclick = () => request({ type, participant: id }).catch((e) => notice(e.message));
+      li.append(' ', b);
+    }
+    return li;
+  }));
 }
 
 function onEvent(ev) {
@@ -331,6 +357,12 @@ function onEvent(ev) {
       if (p) p.role = ev.role;
       if (ev.participant === state.me) state.role = ev.role;
       break;
+    case 'participant_knocking':
+      state.lobby.set(ev.participant, ev.display_name);
+      notice(`${ev.display_name} is waiting to be let in.`);
+      if ($('people').hidden) toggle('people', 'toggle-people');
+      break;
+    case 'knock_ended': state.lobby.delete(ev.participant); break;
     case 'room_locked': state.locked = true; break;
     case 'room_unlocked': state.locked = false; break;
     default: break;
@@ -381,7 +413,24 @@ const refusals = {
   room_full: 'This meeting is full.',
   too_many_attempts: 'Too many wrong passwords. Wait a minute, then try again.',
   invalid_display_name: 'Please enter a name (up to 64 characters).',
+  login_required: 'This site needs you to log in first; guests may not join.',
+  denied: 'A moderator did not let you in.',
+  meeting_ended: 'The meeting ended before you were let in.',
+  invalid_token: 'The link you followed is not valid for this meeting.',
+  token_expired: 'The link you followed has expired. Ask for a new one.',
+  token_wrong_room: 'The link you followed is for another meeting.',
 };
+
+// Waiting for the host, or in the lobby, until a `joined` or `join_refused` push.
+function showWaiting(reason) {
+  state.waitingFor = reason;
+  $('prejoin').hidden = true;
+  $('waiting').hidden = false;
+  $('waiting-title').textContent = reason === 'host' ? 'Waiting for the host' : 'Waiting to be let in';
+  $('waiting-text').textContent = reason === 'host'
+    ? 'The meeting has not started yet. You will join automatically when the host arrives.'
+    : 'A moderator has been told you are here and will let you in.';
+}
 
 // Ends our part in the meeting: connections closed; camera, microphone and screen off.
 function teardown(message) {
@@ -392,15 +441,57 @@ function teardown(message) {
   $('meeting').hidden = true;
 }
 
-// Takes a seat over a new signaling connection, then publishes and subscribes.
+// Takes a seat over a new signaling connection (waiting first if the rules say so),
+// then publishes and subscribes.
 async function sit(join) {
   await connect();
-  await enter(await request({ type: 'join', room, ...join }));
+  let joined = await request({ type: 'join', room, ...join });
+  if (joined.type === 'waiting') {
+    showWaiting(joined.reason);
+    try {
+      joined = await new Promise((resolve, reject) => { state.admission = { resolve, reject }; });
+    } finally {
+      state.admission = null;
+      $('waiting').hidden = true;
+      $('prejoin').hidden = false;
+    }
+  }
+  await enter(joined);
 }
 
 async function join(name, password) {
   if (!state.local) await openDevices($('camera').value, $('microphone').value);
-  await sit(password ? { name, password } : { name });
+  const body = {};
+  if (state.jwt) body.token = state.jwt;
+  else if (!state.site.user) body.name = name;
+  if (password) body.password = password;
+  await sit(body);
+}
+
+// How this site lets people in, and who is logged in: the prejoin shows a login
+// form or an OpenID button where a login is needed, and whether guests may join.
+async function showAccess() {
+  try {
+    const res = await fetch('/auth/session', { credentials: 'same-origin' });
+    if (res.ok) state.site = await res.json();
+  } catch { /* an old node: auth open */ }
+  const { auth, guests_allowed: guests, user } = state.site;
+  const needsLogin = auth !== 'open' && !user && !state.jwt;
+  $('signed-in').hidden = !user;
+  if (user) {
+    $('signed-in-name').textContent = user.name;
+    $('name').value = user.name;
+  }
+  $('name').disabled = Boolean(user || state.jwt);
+  $('login-form').hidden = !(needsLogin && (auth === 'internal' || auth === 'ldap'));
+  $('oidc-row').hidden = !(needsLogin && auth === 'oidc');
+  $('oidc-login').href = `/auth/oidc/start?next=${encodeURIComponent(location.pathname + location.search)}`;
+  $('guest-hint').hidden = !needsLogin;
+  $('guest-hint').textContent = guests
+    ? 'Or join as a guest: you will be let in once a host has started the meeting.'
+    : 'Only people who log in may join meetings on this site.';
+  $('join').disabled = needsLogin && !guests;
+  $('join').textContent = needsLogin ? 'Join as a guest' : 'Join meeting';
 }
 
 async function enter(joined) {
@@ -411,6 +502,7 @@ async function enter(joined) {
   state.people = new Map(joined.room.participants.map((p) => [p.id, p]));
   state.speaker = joined.active_speaker ?? null;
   state.locked = joined.room.locked;
+  state.lobby = new Map((joined.lobby || []).map((k) => [k.participant, k.display_name]));
   diagnose(`joined as ${joined.participant}, speaker ${state.speaker}`);
   $('prejoin').hidden = true;
   $('meeting').hidden = false;
@@ -439,6 +531,29 @@ async function start() {
   } catch (e) {
     notice(`Camera or microphone unavailable: ${e.message}`);
   }
+  await showAccess();
+  $('login-form').onsubmit = async (e) => {
+    e.preventDefault();
+    const res = await fetch('/auth/login', {
+      method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: $('login-username').value.trim(), password: $('login-password').value }),
+    });
+    const body = await res.json().catch(() => ({}));
+    $('login-password').value = '';
+    if (!res.ok) return notice(body.error?.message || 'The login did not succeed.');
+    notice('');
+    await showAccess();
+  };
+  $('logout').onclick = async () => {
+    await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' });
+    state.site.user = null;
+    await showAccess();
+  };
+  $('stop-waiting').onclick = () => {
+    state.leaving = true;
+    request({ type: 'leave' }).catch(() => {});
+    state.admission?.reject(Object.assign(new Error('You left before being let in.'), { code: 'left' }));
+  };
   $('camera').onchange = () => openDevices($('camera').value, $('microphone').value);
   $('microphone').onchange = () => openDevices($('camera').value, $('microphone').value);
   $('join-form').onsubmit = async (e) => {
@@ -480,7 +595,7 @@ async function start() {
     request({ type: 'chat', text }).catch((err) => notice(err.message));
     $('chat-text').value = '';
   };
-  if (params.get('prejoin') === '0' && $('name').value) $('join-form').requestSubmit();
+  if (params.get('prejoin') === '0' && ($('name').value || state.jwt)) $('join-form').requestSubmit();
 }
 
 // For tests and diagnostics: what each remote participant's media looks like here.

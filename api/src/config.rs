@@ -89,6 +89,9 @@ pub struct ApiConfig {
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// How long a login on a tenant's site lasts (its session token's life), seconds.
+    #[arg(long, env = "CONFER_SESSION_TTL_SECONDS", default_value_t = 43_200)]
+    pub session_ttl_seconds: u64,
     /// Redis, where settings changes are announced to the tenant's media nodes.
     #[arg(long, env = "CONFER_REDIS_URL")]
     pub redis_url: Option<String>,

@@ -93,6 +93,17 @@ impl DataKey {
         SealedSecret(format!("v1.{}", URL_SAFE_NO_PAD.encode(sealed)))
     }
 
+    /// A 32-byte key for one `purpose` (e.g. the token-signing key), derived from the
+    /// data key with HKDF-SHA256 and the tenant id as salt. It exists only as long as
+    /// the data key does: shredding the tenant shreds it too.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's limit of 255 * 32: expand cannot fail.
+        let _ = hkdf::Hkdf::<sha2::Sha256>::new(Some(self.tenant.as_bytes()), &self.key)
+            .expand(purpose.as_bytes(), &mut out);
+        out
+    }
+
     /// Opens a secret sealed for this tenant.
     pub fn open(&self, sealed: &SealedSecret) -> Result<String, SecretError> {
         let body = sealed.0.strip_prefix("v1.").ok_or(SecretError::DoesNotOpen)?;
@@ -119,6 +130,17 @@ mod tests {
         assert_eq!(a_again.open(&sealed).unwrap(), "hunter2");
         let (b, _) = m.new_data_key(Uuid::now_v7());
         assert!(b.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_tenant_and_stay_the_same() {
+        let m = master();
+        let (a, wrapped) = m.new_data_key(Uuid::now_v7());
+        let (b, _) = m.new_data_key(Uuid::now_v7());
+        let again = m.unwrap_data_key(a.tenant, &wrapped).unwrap();
+        assert_eq!(a.derive("x"), again.derive("x"));
+        assert_ne!(a.derive("x"), a.derive("y"));
+        assert_ne!(a.derive("x"), b.derive("x"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (`sfu`), WebSocket signaling (`signaling`) and the meeting site (`site`). The
 //! `confer-media` binary puts them together for one tenant.
 
+pub mod auth;
 pub mod facts;
 pub mod password_attempts;
 pub mod room;

@@ -2,6 +2,7 @@
 //! signaling at `/ws`, and the SFU on one UDP port; ends rooms cleanly on SIGTERM.
 
 use clap::{Parser, ValueEnum};
+use confer_media::auth::{SiteLogin, TokenCheck};
 use confer_media::facts::{Facts, FactsConfig};
 use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
@@ -66,6 +67,15 @@ struct Config {
     /// How often the tenant's settings are read when no change is announced on Redis.
     #[arg(long, env = "CONFER_SETTINGS_POLL_SECONDS", default_value_t = 30)]
     settings_poll_seconds: u64,
+    /// Where the tenant's token keys (JWKS) are read (default: the api's
+    /// `/v1/tenants/<tenant>/jwks.json`).
+    #[arg(long, env = "CONFER_JWKS_URL")]
+    jwks_url: Option<String>,
+    /// The site's public URL, e.g. `https://acme.confer.example` (default: taken from
+    /// each request's Host). OpenID providers send the browser back to
+    /// `<site>/auth/oidc/callback`.
+    #[arg(long, env = "CONFER_SITE_URL")]
+    site_url: Option<String>,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -109,8 +119,25 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => anyhow::bail!("room facts need both CONFER_API_URL and CONFER_API_KEY"),
     };
-    let policy = RoomPolicy { max_participants: config.max_participants };
+    let policy = RoomPolicy { max_participants: config.max_participants, ..RoomPolicy::default() };
     let hub = Hub::with_facts(policy, sfu.clone(), turn, facts.clone());
+    let jwks_url = config.jwks_url.clone().or_else(|| {
+        let api = config.api_url.as_deref()?.trim_end_matches('/');
+        Some(format!("{api}/v1/tenants/{}/jwks.json", config.tenant))
+    });
+    let tokens = jwks_url.map(|url| std::sync::Arc::new(TokenCheck::new(&config.tenant, &url)));
+    if let Some(tokens) = &tokens {
+        hub.check_tokens(tokens.clone());
+    }
+    let login = match (&config.api_url, &config.api_key, &tokens) {
+        (Some(api_url), Some(api_key), Some(tokens)) => Some(actix_web::web::Data::new(SiteLogin::new(
+            api_url,
+            api_key,
+            config.site_url.clone(),
+            tokens.clone(),
+        ))),
+        _ => None,
+    };
     if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
         let source = confer_media::tenant_settings::SettingsSource {
             api_url,
@@ -136,10 +163,15 @@ async fn main() -> anyhow::Result<()> {
     hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub.clone());
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(data.clone())
+        let app = actix_web::App::new().app_data(data.clone());
+        let app = match &login {
+            Some(login) => app.app_data(login.clone()),
+            None => app,
+        };
+        app
             .route("/healthz", actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("ok") }))
             .route("/ws", actix_web::web::get().to(websocket))
+            .configure(confer_media::auth::site_login::routes)
             .configure(confer_media::site::routes)
     })
     .shutdown_timeout(10)

@@ -1,9 +1,10 @@
 //! Following the tenant's settings: the node reads `GET /v1/settings` with its
 //! tenant key at start, whenever the api announces a change on Redis
 //! (`confer:<tenant>:settings`, pub/sub), and every poll interval in case an
-//! announcement was missed. What concerns rooms (`max_participants`) applies to the
-//! next join.
+//! announcement was missed. What concerns rooms (`auth`, `guests_allowed`, `lobby`,
+//! `max_participants`) applies to the next join.
 
+use crate::auth::SiteAccess;
 use crate::room::RoomPolicy;
 use crate::signaling::Hub;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
         let url = format!("{}/v1/settings", source.api_url.trim_end_matches('/'));
-        let mut applied: Option<u32> = None;
+        let mut applied: Option<(SiteAccess, RoomPolicy)> = None;
         let mut interval = tokio::time::interval(source.poll);
         loop {
             tokio::select! {
@@ -52,17 +53,31 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
                     None
                 }
             };
-            let Some(max) = settings.and_then(|s| s["max_participants"].as_u64()).and_then(|m| u32::try_from(m).ok())
-            else {
+            let Some(read) = settings.as_ref().and_then(rules_of) else {
                 continue;
             };
-            if applied != Some(max) {
-                hub.set_policy(RoomPolicy { max_participants: max });
-                tracing::info!(max_participants = max, "tenant settings applied");
-                applied = Some(max);
+            if applied.as_ref() != Some(&read) {
+                let (access, policy) = read.clone();
+                tracing::info!(auth = %access.auth, guests_allowed = access.guests_allowed, lobby = policy.lobby,
+                    max_participants = policy.max_participants, "tenant settings applied");
+                hub.set_access(access, policy);
+                applied = Some(read);
             }
         }
     });
+}
+
+/// What the settings (as `GET /v1/settings` answers) say about getting in.
+fn rules_of(settings: &serde_json::Value) -> Option<(SiteAccess, RoomPolicy)> {
+    let auth = settings["auth"].as_str()?.to_owned();
+    let guests_allowed = settings["guests_allowed"].as_bool()?;
+    let policy = RoomPolicy {
+        max_participants: u32::try_from(settings["max_participants"].as_u64()?).ok()?,
+        auth_required: auth != "open",
+        guests_allowed,
+        lobby: settings["lobby"].as_bool()?,
+    };
+    Some((SiteAccess { auth, guests_allowed }, policy))
 }
 
 /// Subscribes to `channel` (again after any failure) and wakes the reader on each message.

@@ -28,7 +28,7 @@ async fn start_node(max_participants: u32) -> SocketAddr {
 async fn start_node_counting(max_participants: u32, attempts: Option<PasswordAttempts>) -> SocketAddr {
     let (sfu, speakers) =
         SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
-    let hub = Hub::new(RoomPolicy { max_participants }, sfu, None);
+    let hub = Hub::new(RoomPolicy { max_participants, ..RoomPolicy::default() }, sfu, None);
     if let Some(attempts) = attempts {
         hub.limit_password_attempts(attempts);
     }

@@ -2,6 +2,10 @@
 //! `confer-api` process (the real binary, on a port the OS picks), so tests run in
 //! parallel, in any order, and twice in a row.
 
+pub mod media_node;
+pub mod oidc_provider;
+pub mod slapd;
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

@@ -1,9 +1,12 @@
 //! What the api and the media nodes must read alike: a meeting scheduled by the
 //! api for a room is joined on a node by the same name, and the api announces a
-//! tenant's settings changes where its nodes listen.
+//! tenant's settings changes where its nodes listen; a token the api signs says
+//! the same to the node that checks it.
 
+mod join_claims;
 mod room_name;
 
+pub use join_claims::{JoinClaims, LoginMethod, SESSION_COOKIE, TOKEN_ISSUER, TokenKind, TokenUser};
 pub use room_name::{InvalidRoomName, RoomName};
 
 /// The Redis pub/sub channel on which the api announces that `tenant`'s settings

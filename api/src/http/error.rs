@@ -62,6 +62,14 @@ pub enum ApiError {
     /// 429: too many requests; retry after the given seconds.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// 403: a login the tenant's back-end refused (wrong password, disabled account,
+    /// an ID token that does not check out), or a login method the tenant has not chosen.
+    #[error("{message}")]
+    LoginRefused { code: &'static str, message: String },
+    /// 503: a service the request needs (the tenant's LDAP directory or OpenID
+    /// provider) did not answer; the message says which and what happened.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// 500: our fault. The cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -85,6 +93,7 @@ impl ApiError {
             Self::NotJson => "unsupported_media_type",
             Self::Invalid(_) => "invalid_field",
             Self::RateLimited { .. } => "rate_limited",
+            Self::LoginRefused { code, .. } | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
@@ -137,6 +146,8 @@ impl ResponseError for ApiError {
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::LoginRefused { .. } => StatusCode::FORBIDDEN,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -15,8 +15,10 @@ mod pagination;
 mod rate_limit;
 mod request_log;
 mod room_facts;
+mod sessions;
 mod settings;
 mod tenants;
+mod tokens;
 mod users;
 
 pub use auth::KeyCache;
@@ -60,6 +62,8 @@ pub struct AppState {
         users::create, users::list, users::get, users::patch, users::disable,
         meetings::schedule, meetings::list, meetings::get, meetings::patch, meetings::cancel, meetings::history,
         events::feed, room_facts::record,
+        tokens::mint, tokens::jwks,
+        sessions::password, sessions::oidc_start, sessions::oidc_callback,
     ),
     modifiers(&BearerKey, &CommonErrors)
 )]
@@ -195,7 +199,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/meetings/{id}/events", "GET").route(web::get().to(meetings::history)))
                 .service(resource("/events", "GET").route(web::get().to(events::feed)))
-                .service(resource("/room-facts", "POST").route(web::post().to(room_facts::record))),
+                .service(resource("/room-facts", "POST").route(web::post().to(room_facts::record)))
+                .service(resource("/tokens", "POST").route(web::post().to(tokens::mint)))
+                .service(resource("/tenants/{slug}/jwks.json", "GET").route(web::get().to(tokens::jwks)))
+                .service(resource("/sessions", "POST").route(web::post().to(sessions::password)))
+                .service(resource("/sessions/oidc", "POST").route(web::post().to(sessions::oidc_start)))
+                .service(resource("/sessions/oidc/callback", "POST").route(web::post().to(sessions::oidc_callback))),
         )
         .default_service(web::to(not_found));
 }

@@ -45,3 +45,13 @@ pub async fn list(tx: &Transaction, tenant: Uuid, after: Option<Uuid>, limit: u6
     .all(tx.conn())
     .await?)
 }
+
+/// The tenant's user with this (lower-cased) email, for internal login.
+pub async fn find_by_email(tx: &Transaction, tenant: Uuid, email: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(UserRow::find_by_statement(sql(
+        &format!("SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2"),
+        [tenant.into(), email.into()],
+    ))
+    .one(tx.conn())
+    .await?)
+}

@@ -45,6 +45,16 @@ pub enum Command {
     Unlock,
     /// Moderators: end the meeting for everyone.
     EndMeeting,
+    /// Moderators: let someone in from the lobby.
+    Admit {
+        /// Who (the id they knocked with, which becomes their participant id).
+        target: ParticipantId,
+    },
+    /// Moderators: turn someone in the lobby away.
+    Deny {
+        /// Who.
+        target: ParticipantId,
+    },
 }
 
 impl Command {
@@ -58,7 +68,9 @@ impl Command {
             | Self::GrantModerator { .. }
             | Self::Lock { .. }
             | Self::Unlock
-            | Self::EndMeeting => true,
+            | Self::EndMeeting
+            | Self::Admit { .. }
+            | Self::Deny { .. } => true,
         }
     }
 }

@@ -32,6 +32,18 @@ pub enum RoomError {
     /// removed or timed out, the meeting ended, or the token is malformed.
     #[error("this reconnect token holds no seat in this room any more; join again without it")]
     ReconnectRefused,
+    /// The site requires a login and does not admit guests.
+    #[error("this site needs you to log in: guests may not join")]
+    LoginRequired,
+    /// A moderator did not let them in from the lobby.
+    #[error("a moderator did not let you in")]
+    Denied,
+    /// The meeting ended while they waited to be let in.
+    #[error("the meeting ended before you were let in")]
+    MeetingEnded,
+    /// No one of this id is waiting to be let in.
+    #[error("nobody of this id is waiting in the lobby")]
+    NotWaiting,
     /// The display name is not acceptable; the text says why.
     #[error("invalid display name: {0}")]
     InvalidDisplayName(&'static str),
@@ -54,6 +66,10 @@ impl RoomError {
             Self::NoSuchParticipant => "no_such_participant",
             Self::NoSuchRoom => "no_such_room",
             Self::ReconnectRefused => "reconnect_refused",
+            Self::LoginRequired => "login_required",
+            Self::Denied => "denied",
+            Self::MeetingEnded => "meeting_ended",
+            Self::NotWaiting => "not_waiting",
             Self::InvalidDisplayName(_) => "invalid_display_name",
             Self::InvalidRoomName(_) => "invalid_room_name",
             Self::InvalidPassword(_) => "invalid_password",
@@ -75,6 +91,10 @@ mod tests {
             RoomError::NoSuchParticipant,
             RoomError::NoSuchRoom,
             RoomError::ReconnectRefused,
+            RoomError::LoginRequired,
+            RoomError::Denied,
+            RoomError::MeetingEnded,
+            RoomError::NotWaiting,
             RoomError::InvalidDisplayName("x"),
             RoomError::InvalidRoomName("x"),
             RoomError::InvalidPassword("x"),

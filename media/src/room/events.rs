@@ -94,6 +94,27 @@ pub enum RoomEvent {
         /// The moderator.
         by: ParticipantId,
     },
+    /// Someone not yet let in is knocking (the lobby). Told to moderators only.
+    ParticipantKnocking {
+        /// The room.
+        room: RoomName,
+        /// The id they knock with; `admit` or `deny` it.
+        participant: ParticipantId,
+        /// Their name.
+        display_name: DisplayName,
+    },
+    /// Someone stopped knocking. Told to moderators only, so every moderator's lobby
+    /// list stays true.
+    KnockEnded {
+        /// The room.
+        room: RoomName,
+        /// Who knocked.
+        participant: ParticipantId,
+        /// How it ended.
+        outcome: KnockOutcome,
+        /// The moderator who admitted or denied them.
+        by: Option<ParticipantId>,
+    },
     /// The room is gone (its password with it): the last seat was given up, or a
     /// moderator ended the meeting for all. Always the last event about a room.
     MeetingEnded {
@@ -119,9 +140,41 @@ impl RoomEvent {
             | Self::RoleChanged { room, .. }
             | Self::RoomLocked { room, .. }
             | Self::RoomUnlocked { room, .. }
+            | Self::ParticipantKnocking { room, .. }
+            | Self::KnockEnded { room, .. }
             | Self::MeetingEnded { room, .. } => room,
         }
     }
+
+    /// Whether only the room's moderators are told (the lobby's comings and goings).
+    pub fn for_moderators_only(&self) -> bool {
+        matches!(self, Self::ParticipantKnocking { .. } | Self::KnockEnded { .. })
+    }
+}
+
+/// How a knock on the lobby ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnockOutcome {
+    /// A moderator let them in.
+    Admitted,
+    /// A moderator turned them away.
+    Denied,
+    /// They gave up (left, or their connection dropped).
+    Withdrawn,
+    /// The meeting ended.
+    MeetingEnded,
+}
+
+/// Why someone waits instead of taking a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// Nobody who may open the room has come yet ("waiting for the host"); they
+    /// enter on their own once a moderator does.
+    Host,
+    /// The lobby: a moderator must let them in.
+    Lobby,
 }
 
 /// Why a participant lost their seat.

@@ -8,9 +8,9 @@
 //! api to record, or a [`RoomError`] that changed nothing. No clock, socket, lock,
 //! thread or task lives in here, so the tests drive meetings faster than real time.
 //!
-//! Today every tenant authenticates "open": anyone with the link joins, and the first
-//! to join a room moderates it. Accounts, guests and the lobby will extend
-//! [`Identity`] and [`RoomPolicy`].
+//! The tenant's [`RoomPolicy`] says whether people must log in, whether guests may
+//! join, and whether there is a lobby; the [`Identity`] a join carries says whether
+//! its token made them a moderator. See `one_room.rs` for who gets in.
 #![warn(missing_docs)]
 
 mod command;
@@ -28,10 +28,10 @@ mod specs;
 
 pub use command::Command;
 pub use error::RoomError;
-pub use events::{LeaveReason, ParticipantSnapshot, RoomEvent, RoomSnapshot};
+pub use events::{KnockOutcome, LeaveReason, ParticipantSnapshot, RoomEvent, RoomSnapshot, WaitReason};
 pub use names::{DisplayName, RoomName};
 pub use participant::{MediaKind, MediaState, ParticipantId, Role};
 pub use password::RoomPassword;
 pub use policy::{DEFAULT_MAX_PARTICIPANTS, Identity, JoinRequest, RoomPolicy};
 pub use reconnect::{RECONNECT_GRACE, ReconnectToken};
-pub use rooms::{Joined, Rooms};
+pub use rooms::{JoinOutcome, Joined, News, Rooms, WaiterNews, Waiting};

@@ -1,15 +1,21 @@
 //! The rules of one room: who may take a seat, who moderates, what moderators may do,
 //! and who loses their seat when.
 //!
-//! A `Room` never exists empty for long: [`super::Rooms`] opens it for its first
-//! participant and drops it (with its password) as soon as the last seat is given up.
+//! A `Room` never exists empty for long: [`super::Rooms`] creates it for its first
+//! arrival and drops it (with its password) as soon as nobody holds a seat or waits.
 //! Every method takes the time from outside; a refusal changes nothing.
+//!
+//! Who gets in (DESIGN.md, "Access rules"): with auth open, anyone, and the first to
+//! join moderates. With auth required, a room *opens* when a moderator joins; anyone
+//! else (guests, if allowed, and people whose login does not make them moderators)
+//! waits for the host and enters on their own once one comes. With the lobby on,
+//! whoever is not a moderator knocks, and a moderator admits or denies them.
 
 use super::participant::{Participant, Presence};
 use super::password::PasswordLock;
 use super::{
-    Command, Identity, JoinRequest, LeaveReason, MediaKind, MediaState, ParticipantId, ReconnectToken, Role, RoomError,
-    RoomEvent, RoomName, RoomPassword, RoomPolicy, RoomSnapshot,
+    Command, Identity, JoinRequest, KnockOutcome, LeaveReason, MediaKind, MediaState, ParticipantId, ReconnectToken,
+    Role, RoomError, RoomEvent, RoomName, RoomPassword, RoomPolicy, RoomSnapshot, WaitReason,
 };
 use rand::RngCore;
 use std::time::Instant;
@@ -22,6 +28,27 @@ pub(crate) struct Room {
     policy: RoomPolicy,
     participants: Vec<Participant>,
     lock: Option<PasswordLock>,
+    /// Whether someone who may open the room has joined this meeting.
+    opened: bool,
+    /// Those waiting for the host or in the lobby, in the order they came.
+    waiting: Vec<Waiter>,
+}
+
+/// Someone waiting to be let in.
+#[derive(Debug, Clone)]
+struct Waiter {
+    /// The id they wait under, and will have once seated.
+    id: ParticipantId,
+    request: JoinRequest,
+    reason: WaitReason,
+}
+
+#[cfg(test)]
+impl PartialEq for Waiter {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, self.reason, &self.request.display_name, self.request.identity)
+            == (other.id, other.reason, &other.request.display_name, other.request.identity)
+    }
 }
 
 /// A seat taken or taken back.
@@ -32,6 +59,33 @@ pub(crate) struct Admitted {
     pub(crate) events: Vec<RoomEvent>,
 }
 
+/// What came of an arrival.
+pub(crate) enum Arrival {
+    /// They have a seat.
+    Seated(Admitted),
+    /// They wait, under this id, for this reason.
+    Waiting { id: ParticipantId, reason: WaitReason, events: Vec<RoomEvent> },
+}
+
+/// News for someone waiting.
+pub(crate) struct WaitOver {
+    /// The id they wait under.
+    pub(crate) id: ParticipantId,
+    /// What happened.
+    pub(crate) news: WaitNews,
+}
+
+/// What happened to a waiter.
+pub(crate) enum WaitNews {
+    /// They have a seat now, and the room is as given. (The room's events about it
+    /// are among those the call returned; `Admitted::events` is empty.)
+    Seated(Admitted, RoomSnapshot),
+    /// The host came, and they now knock on the lobby.
+    InLobby,
+    /// Their wait is over without a seat.
+    Refused(RoomError),
+}
+
 impl Room {
     /// Applies the tenant's new settings to the joins to come.
     pub(crate) fn set_policy(&mut self, policy: RoomPolicy) {
@@ -40,34 +94,206 @@ impl Room {
 
     /// An empty, unlocked room under `policy`.
     pub(crate) fn new(name: RoomName, policy: RoomPolicy) -> Self {
-        Self { name, policy, participants: Vec::new(), lock: None }
+        Self { name, policy, participants: Vec::new(), lock: None, opened: false, waiting: Vec::new() }
     }
 
+    /// Whether nobody holds a seat (a meeting is going on only while someone does).
     pub(crate) fn is_empty(&self) -> bool {
         self.participants.is_empty()
     }
 
-    /// Gives back the seat the request's token holds, or else a new seat if the lock
-    /// and the cap allow.
-    pub(crate) fn admit(
+    /// Whether nobody holds a seat or waits: the room can go.
+    pub(crate) fn is_deserted(&self) -> bool {
+        self.participants.is_empty() && self.waiting.is_empty()
+    }
+
+    /// Who knocks on the lobby, in the order they came.
+    pub(crate) fn lobby(&self) -> Vec<(ParticipantId, super::DisplayName)> {
+        self.waiting
+            .iter()
+            .filter(|w| w.reason == WaitReason::Lobby)
+            .map(|w| (w.id, w.request.display_name.clone()))
+            .collect()
+    }
+
+    /// Whether `who` holds a seat and moderates.
+    pub(crate) fn is_moderator(&self, who: ParticipantId) -> bool {
+        self.participants.iter().any(|p| p.id == who && p.is_moderator())
+    }
+
+    /// Gives back the seat the request's token holds, or else lets the newcomer in
+    /// if the rules, the lock and the cap allow, or has them wait. Waiters for the
+    /// host whom this arrival lets in are added to `over`.
+    pub(crate) fn arrive(
         &mut self,
         request: JoinRequest,
         rng: &mut impl RngCore,
         now: Instant,
-    ) -> Result<Admitted, RoomError> {
-        match request.reconnect {
-            Some(token) => self.readmit(token, now),
-            None => self.seat(request, rng, now),
+        over: &mut Vec<WaitOver>,
+    ) -> Result<Arrival, RoomError> {
+        if let Some(token) = request.reconnect {
+            return self.readmit(token, now).map(Arrival::Seated);
+        }
+        if self.policy.auth_required && request.identity == Identity::Anonymous && !self.policy.guests_allowed {
+            return Err(RoomError::LoginRequired);
+        }
+        let opens = self.may_open(request.identity);
+        if !self.opened && !opens {
+            let id = self.fresh_id(rng);
+            self.waiting.push(Waiter { id, request, reason: WaitReason::Host });
+            return Ok(Arrival::Waiting { id, reason: WaitReason::Host, events: Vec::new() });
+        }
+        if !request.identity.is_moderator() {
+            // The password before the cap: without it, nobody learns how full the room is.
+            self.check_password(request.password.as_ref())?;
+        }
+        if self.knocks(request.identity) {
+            let id = self.fresh_id(rng);
+            let events = vec![self.knocking(id, &request)];
+            self.waiting.push(Waiter { id, request, reason: WaitReason::Lobby });
+            return Ok(Arrival::Waiting { id, reason: WaitReason::Lobby, events });
+        }
+        self.check_capacity()?;
+        let id = self.fresh_id(rng);
+        let mut admitted = self.seat(id, request, rng, now);
+        if !self.opened {
+            self.opened = true;
+            let mut let_in = self.let_in_those_waiting_for_the_host(rng, now, over);
+            admitted.events.append(&mut let_in);
+        }
+        Ok(Arrival::Seated(admitted))
+    }
+
+    /// Whether someone of this identity opens the room by joining it.
+    fn may_open(&self, identity: Identity) -> bool {
+        !self.policy.auth_required || identity.is_moderator()
+    }
+
+    /// Whether someone of this identity knocks on the lobby rather than walking in.
+    fn knocks(&self, identity: Identity) -> bool {
+        self.policy.lobby && self.role_for(identity) != Role::Moderator
+    }
+
+    fn knocking(&self, id: ParticipantId, request: &JoinRequest) -> RoomEvent {
+        RoomEvent::ParticipantKnocking {
+            room: self.name.clone(),
+            participant: id,
+            display_name: request.display_name.clone(),
         }
     }
 
-    /// Someone with a seat asks something of the room.
+    /// The host came: those waiting for them enter, or knock if the lobby is on.
+    /// Returns what the room is told: their joining, and the knocks.
+    fn let_in_those_waiting_for_the_host(
+        &mut self,
+        rng: &mut impl RngCore,
+        now: Instant,
+        over: &mut Vec<WaitOver>,
+    ) -> Vec<RoomEvent> {
+        let (for_host, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiting).into_iter().partition(|w| w.reason == WaitReason::Host);
+        self.waiting = rest;
+        let mut events = Vec::new();
+        for waiter in for_host {
+            if self.knocks(waiter.request.identity) {
+                events.push(self.knocking(waiter.id, &waiter.request));
+                over.push(WaitOver { id: waiter.id, news: WaitNews::InLobby });
+                self.waiting.push(Waiter { reason: WaitReason::Lobby, ..waiter });
+                continue;
+            }
+            let news = match self.check_capacity() {
+                Ok(()) => {
+                    let mut admitted = self.seat(waiter.id, waiter.request, rng, now);
+                    events.append(&mut admitted.events);
+                    WaitNews::Seated(admitted, self.snapshot())
+                }
+                Err(e) => WaitNews::Refused(e),
+            };
+            over.push(WaitOver { id: waiter.id, news });
+        }
+        events
+    }
+
+    /// A moderator let `who` in from the lobby (if there is a seat for them).
+    fn admit(
+        &mut self,
+        who: ParticipantId,
+        by: ParticipantId,
+        rng: &mut impl RngCore,
+        now: Instant,
+        over: &mut Vec<WaitOver>,
+    ) -> Result<Vec<RoomEvent>, RoomError> {
+        let at = self.lobby_position(who)?;
+        self.check_capacity()?;
+        let waiter = self.waiting.remove(at);
+        let mut admitted = self.seat(waiter.id, waiter.request, rng, now);
+        let mut events = vec![self.knock_ended(who, KnockOutcome::Admitted, Some(by))];
+        events.append(&mut admitted.events);
+        over.push(WaitOver { id: who, news: WaitNews::Seated(admitted, self.snapshot()) });
+        Ok(events)
+    }
+
+    /// A moderator turned `who` away from the lobby.
+    fn deny(&mut self, who: ParticipantId, by: ParticipantId, over: &mut Vec<WaitOver>) -> Result<Vec<RoomEvent>, RoomError> {
+        let at = self.lobby_position(who)?;
+        self.waiting.remove(at);
+        over.push(WaitOver { id: who, news: WaitNews::Refused(RoomError::Denied) });
+        Ok(vec![self.knock_ended(who, KnockOutcome::Denied, Some(by))])
+    }
+
+    /// `who` stopped waiting (left, or their connection dropped).
+    pub(crate) fn withdraw(&mut self, who: ParticipantId) -> Vec<RoomEvent> {
+        let Some(at) = self.waiting.iter().position(|w| w.id == who) else {
+            return Vec::new();
+        };
+        match self.waiting.remove(at).reason {
+            WaitReason::Lobby => vec![self.knock_ended(who, KnockOutcome::Withdrawn, None)],
+            WaitReason::Host => Vec::new(),
+        }
+    }
+
+    /// The meeting is over: the lobby is turned away, and the room must be opened
+    /// again by whoever comes next.
+    pub(crate) fn close(&mut self, over: &mut Vec<WaitOver>) -> Vec<RoomEvent> {
+        self.opened = false;
+        let (lobby, host): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiting).into_iter().partition(|w| w.reason == WaitReason::Lobby);
+        self.waiting = host;
+        lobby
+            .into_iter()
+            .map(|w| {
+                over.push(WaitOver { id: w.id, news: WaitNews::Refused(RoomError::MeetingEnded) });
+                self.knock_ended(w.id, KnockOutcome::MeetingEnded, None)
+            })
+            .collect()
+    }
+
+    /// The node is going down: everyone waiting is turned away.
+    pub(crate) fn turn_everyone_away(&mut self, over: &mut Vec<WaitOver>) -> Vec<RoomEvent> {
+        let events = self.close(over);
+        for waiter in self.waiting.drain(..) {
+            over.push(WaitOver { id: waiter.id, news: WaitNews::Refused(RoomError::MeetingEnded) });
+        }
+        events
+    }
+
+    fn lobby_position(&self, who: ParticipantId) -> Result<usize, RoomError> {
+        self.waiting.iter().position(|w| w.id == who && w.reason == WaitReason::Lobby).ok_or(RoomError::NotWaiting)
+    }
+
+    fn knock_ended(&self, who: ParticipantId, outcome: KnockOutcome, by: Option<ParticipantId>) -> RoomEvent {
+        RoomEvent::KnockEnded { room: self.name.clone(), participant: who, outcome, by }
+    }
+
+    /// Someone with a seat asks something of the room. Those let in or turned away
+    /// from the lobby are added to `over`.
     pub(crate) fn handle(
         &mut self,
         actor: ParticipantId,
         command: Command,
         rng: &mut impl RngCore,
         now: Instant,
+        over: &mut Vec<WaitOver>,
     ) -> Result<Vec<RoomEvent>, RoomError> {
         let is_moderator = self.live(actor, now)?.is_moderator();
         if command.needs_moderator() && !is_moderator {
@@ -98,6 +324,8 @@ impl Room {
                 None => Vec::new(),
             }),
             Command::EndMeeting => Ok(self.end()),
+            Command::Admit { target } => self.admit(target, actor, rng, now, over),
+            Command::Deny { target } => self.deny(target, actor, over),
         }
     }
 
@@ -173,12 +401,9 @@ impl Room {
         })
     }
 
-    fn seat(&mut self, request: JoinRequest, rng: &mut impl RngCore, now: Instant) -> Result<Admitted, RoomError> {
-        // The password before the cap: without it, nobody learns how full the room is.
-        self.check_password(request.password.as_ref())?;
-        self.check_capacity()?;
+    /// Gives `id` a seat; the rules have let them in.
+    fn seat(&mut self, id: ParticipantId, request: JoinRequest, rng: &mut impl RngCore, now: Instant) -> Admitted {
         let role = self.role_for(request.identity);
-        let id = self.fresh_id(rng);
         let reconnect_token = ReconnectToken::generate(rng);
         let participant = Participant {
             id,
@@ -191,7 +416,7 @@ impl Room {
         };
         let joined = RoomEvent::ParticipantJoined { room: self.name.clone(), participant: participant.snapshot() };
         self.participants.push(participant);
-        Ok(Admitted { participant: id, reconnect_token, role, events: vec![joined] })
+        Admitted { participant: id, reconnect_token, role, events: vec![joined] }
     }
 
     fn check_password(&self, given: Option<&RoomPassword>) -> Result<(), RoomError> {
@@ -211,17 +436,17 @@ impl Room {
         Ok(())
     }
 
+    /// With auth open, the first to join moderates; otherwise the login decides.
     fn role_for(&self, identity: Identity) -> Role {
-        match identity {
-            Identity::Anonymous if self.participants.is_empty() => Role::Moderator,
-            Identity::Anonymous => Role::Participant,
-        }
+        let first = !self.policy.auth_required && self.participants.is_empty();
+        if identity.is_moderator() || first { Role::Moderator } else { Role::Participant }
     }
 
+    /// An id no one in the room, seated or waiting, has.
     fn fresh_id(&self, rng: &mut impl RngCore) -> ParticipantId {
         loop {
             let id = ParticipantId::from_random(rng.next_u64());
-            if self.participants.iter().all(|p| p.id != id) {
+            if self.participants.iter().all(|p| p.id != id) && self.waiting.iter().all(|w| w.id != id) {
                 return id;
             }
         }
@@ -277,9 +502,10 @@ impl Room {
 
     /// When the last moderator has gone and others remain, the one present longest
     /// becomes moderator (as in Jitsi), so that a room always has one. Someone still
-    /// connected is preferred to someone away, who may never come back.
+    /// connected is preferred to someone away, who may never come back. Not where
+    /// logins decide who moderates: a guest must not inherit the room.
     fn keep_a_moderator(&mut self) -> Vec<RoomEvent> {
-        if self.participants.iter().any(Participant::is_moderator) {
+        if self.policy.auth_required || self.participants.iter().any(Participant::is_moderator) {
             return Vec::new();
         }
         let successor = self.participants.iter().min_by_key(|p| (p.is_away(), p.joined_at)).map(|p| p.id);

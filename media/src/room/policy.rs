@@ -1,5 +1,5 @@
-//! What a tenant decides about its rooms, and who is asking to join: the inputs that
-//! later auth modes, guests and the lobby will extend.
+//! What a tenant decides about its rooms (Jitsi's `ENABLE_AUTH`, `ENABLE_GUESTS` and
+//! lobby), and who is asking to join.
 
 use super::{DisplayName, MediaState, ReconnectToken, RoomName, RoomPassword};
 
@@ -12,22 +12,42 @@ pub const DEFAULT_MAX_PARTICIPANTS: u32 = 75;
 pub struct RoomPolicy {
     /// Seats per room, away participants' included. Zero refuses everyone.
     pub max_participants: u32,
+    /// Whether people must log in (the tenant's auth is not "open"). Then only a
+    /// moderator opens a room, and nobody is promoted for being first.
+    pub auth_required: bool,
+    /// With auth required: whether people who have not logged in may join a room
+    /// once a moderator has opened it (they wait until then).
+    pub guests_allowed: bool,
+    /// Whether those who are not moderators knock and wait for a moderator to let
+    /// them in.
+    pub lobby: bool,
 }
 
 impl Default for RoomPolicy {
     fn default() -> Self {
-        Self { max_participants: DEFAULT_MAX_PARTICIPANTS }
+        Self { max_participants: DEFAULT_MAX_PARTICIPANTS, auth_required: false, guests_allowed: true, lobby: false }
     }
 }
 
-/// Who is asking to join, as far as signaling could establish. Today every tenant
-/// authenticates "open", so everyone is anonymous; accounts, guests and their
-/// moderator rights will be further variants.
+/// Who is asking to join, as far as signaling could establish from their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Identity {
-    /// Anyone with the link. With auth "open", the first to join a room moderates it.
+    /// Anyone with the link: a guest. With auth "open", the first to join a room
+    /// moderates it.
     #[default]
     Anonymous,
+    /// Someone the tenant's login (or an API client's join token) vouched for.
+    Authenticated {
+        /// Whether the login's rule makes them a moderator.
+        moderator: bool,
+    },
+}
+
+impl Identity {
+    /// Whether they moderate whatever room they join.
+    pub fn is_moderator(self) -> bool {
+        matches!(self, Self::Authenticated { moderator: true })
+    }
 }
 
 /// A request to take a seat in a room, or to take one's seat back.

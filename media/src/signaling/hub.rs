@@ -3,15 +3,17 @@
 //! (no await inside), and what it produced is told to everyone concerned.
 
 use super::protocol::{Push, name_of};
+use crate::auth::{SiteAccess, TokenCheck};
 use crate::facts::Facts;
 use crate::password_attempts::PasswordAttempts;
 use crate::room::{
-    Command, JoinRequest, Joined, LeaveReason, ParticipantId, RoomError, RoomEvent, RoomName, RoomPolicy, Rooms,
+    Command, JoinOutcome, JoinRequest, Joined, LeaveReason, News, ParticipantId, RoomError, RoomEvent, RoomName,
+    RoomPolicy, Rooms,
 };
 use crate::sfu::{Seat, SfuHandle, SpeakerChanges};
 use crate::turn::{IceServer, TurnConfig};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -26,6 +28,12 @@ pub(crate) enum Outgoing {
     /// The participant lost their seat (removed, meeting ended, taken over by a
     /// reconnect): close the socket.
     Close,
+    /// The wait is over: they have this seat.
+    Admitted(Box<Joined>),
+    /// The host came; they now knock on the lobby.
+    InLobby,
+    /// The wait is over without a seat.
+    Refused(RoomError),
 }
 
 struct Link {
@@ -36,6 +44,8 @@ struct Link {
 struct State {
     rooms: Rooms,
     links: HashMap<Place, Link>,
+    /// Sessions waiting for the host or in a lobby, by room and the id they wait under.
+    waiters: HashMap<Place, Link>,
     /// Each room's active speaker, as last reported by the SFU (told to newcomers).
     speakers: HashMap<RoomName, ParticipantId>,
 }
@@ -47,6 +57,8 @@ pub struct Hub {
     turn: Option<TurnConfig>,
     facts: Option<Facts>,
     password_attempts: OnceLock<PasswordAttempts>,
+    tokens: OnceLock<Arc<TokenCheck>>,
+    access: RwLock<SiteAccess>,
 }
 
 /// How often expired seats are looked for.
@@ -61,8 +73,44 @@ impl Hub {
 
     /// A hub that also reports room facts to the api through `facts`.
     pub fn with_facts(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>, facts: Option<Facts>) -> Arc<Self> {
-        let state = Mutex::new(State { rooms: Rooms::new(policy), links: HashMap::new(), speakers: HashMap::new() });
-        Arc::new(Self { state, sfu, turn, facts, password_attempts: OnceLock::new() })
+        let state = Mutex::new(State {
+            rooms: Rooms::new(policy),
+            links: HashMap::new(),
+            waiters: HashMap::new(),
+            speakers: HashMap::new(),
+        });
+        let access = RwLock::new(SiteAccess::default());
+        Arc::new(Self {
+            state,
+            sfu,
+            turn,
+            facts,
+            password_attempts: OnceLock::new(),
+            tokens: OnceLock::new(),
+            access,
+        })
+    }
+
+    /// Checks join and session tokens with `tokens` from now on (once).
+    pub fn check_tokens(&self, tokens: Arc<TokenCheck>) {
+        let _ = self.tokens.set(tokens);
+    }
+
+    /// The token checker, when the node has one.
+    pub(crate) fn tokens(&self) -> Option<&Arc<TokenCheck>> {
+        self.tokens.get()
+    }
+
+    /// How the tenant's people get in, as last read from its settings.
+    pub fn site_access(&self) -> SiteAccess {
+        self.access.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The tenant's settings changed: the site tells the page, and the next join
+    /// follows `policy`.
+    pub fn set_access(&self, access: SiteAccess, policy: RoomPolicy) {
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = access;
+        self.set_policy(policy);
     }
 
     /// The ICE servers a participant may use: TURN credentials minted for them now.
@@ -146,6 +194,7 @@ impl Hub {
         let mut state = self.lock();
         let events = state.rooms.tick(Instant::now());
         self.tell(&mut state, events);
+        Self::deliver_news(&mut state);
     }
 
     /// Ends every room (SIGTERM): everyone is told, the SFU lets go of them.
@@ -153,26 +202,52 @@ impl Hub {
         let mut state = self.lock();
         let events = state.rooms.shutdown();
         self.tell(&mut state, events);
+        Self::deliver_news(&mut state);
     }
 
-    /// Seats a participant, linking the seat to `session`. A reconnect takes the
-    /// seat over from the session that held it, which is closed.
+    /// Seats a participant, linking the seat to `session`, or has them wait. A
+    /// reconnect takes the seat over from the session that held it, which is closed.
     pub(crate) fn join(
         &self,
         session: u64,
         outgoing: mpsc::Sender<Outgoing>,
         request: JoinRequest,
-    ) -> Result<Joined, RoomError> {
+    ) -> Result<JoinOutcome, RoomError> {
         let mut state = self.lock();
-        let joined = state.rooms.join(request, Instant::now())?;
-        let place = (joined.room.room.clone(), joined.participant);
-        if let Some(old) = state.links.insert(place, Link { session, outgoing })
-            && old.session != session
-        {
-            let _ = old.outgoing.try_send(Outgoing::Close);
+        let outcome = state.rooms.arrive(request, Instant::now())?;
+        match &outcome {
+            JoinOutcome::Seated(joined) => {
+                let place = (joined.room.room.clone(), joined.participant);
+                if let Some(old) = state.links.insert(place, Link { session, outgoing })
+                    && old.session != session
+                {
+                    let _ = old.outgoing.try_send(Outgoing::Close);
+                }
+                self.tell(&mut state, joined.events.clone());
+            }
+            JoinOutcome::Waiting(waiting) => {
+                state.waiters.insert((waiting.room.clone(), waiting.id), Link { session, outgoing });
+                self.tell(&mut state, waiting.events.clone());
+            }
         }
-        self.tell(&mut state, joined.events.clone());
-        Ok(joined)
+        Self::deliver_news(&mut state);
+        Ok(outcome)
+    }
+
+    /// `session`, waiting in `place`, gave up (left, or its socket closed).
+    pub(crate) fn withdraw(&self, session: u64, place: &Place) {
+        let mut state = self.lock();
+        if state.waiters.get(place).is_none_or(|l| l.session != session) {
+            return;
+        }
+        state.waiters.remove(place);
+        let events = state.rooms.withdraw(&place.0, place.1);
+        self.tell(&mut state, events);
+    }
+
+    /// Who knocks on `room`'s lobby (told to moderators as they join).
+    pub(crate) fn lobby(&self, room: &RoomName) -> Vec<(ParticipantId, crate::room::DisplayName)> {
+        self.lock().rooms.lobby(room)
     }
 
     /// Applies a seated participant's command.
@@ -180,7 +255,33 @@ impl Hub {
         let mut state = self.lock();
         let events = state.rooms.handle(&place.0, place.1, command, Instant::now())?;
         self.tell(&mut state, events);
+        Self::deliver_news(&mut state);
         Ok(())
+    }
+
+    /// Tells waiting sessions what became of their wait; a seat links them.
+    fn deliver_news(state: &mut State) {
+        for item in state.rooms.take_news() {
+            let place = (item.room, item.id);
+            match item.news {
+                News::InLobby => {
+                    if let Some(link) = state.waiters.get(&place) {
+                        let _ = link.outgoing.try_send(Outgoing::InLobby);
+                    }
+                }
+                News::Seated(joined) => {
+                    if let Some(link) = state.waiters.remove(&place) {
+                        let _ = link.outgoing.try_send(Outgoing::Admitted(Box::new(joined)));
+                        state.links.insert(place, link);
+                    }
+                }
+                News::Refused(e) => {
+                    if let Some(link) = state.waiters.remove(&place) {
+                        let _ = link.outgoing.try_send(Outgoing::Refused(e));
+                    }
+                }
+            }
+        }
     }
 
     /// Sends a chat message to everyone in the room.
@@ -214,8 +315,9 @@ impl Hub {
         }
         for event in events {
             let room = event.room().clone();
+            let moderators_only = event.for_moderators_only();
             for (place, link) in &state.links {
-                if place.0 == room {
+                if place.0 == room && (!moderators_only || state.rooms.is_moderator(&room, place.1)) {
                     let _ = link.outgoing.try_send(Outgoing::Push(Push::Event { event: event.clone() }));
                 }
             }

@@ -4,7 +4,7 @@
 //! Replies carry the request's `id` as `re`. Unknown types, unknown fields, wrong
 //! versions and malformed JSON are answered with an `error` frame and change nothing.
 
-use crate::room::{MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomSnapshot};
+use crate::room::{DisplayName, MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomSnapshot, WaitReason};
 use crate::sfu::TrackSource;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,16 @@ impl From<Kind> for MediaKind {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum Request {
-    Join { room: String, name: String, password: Option<String>, reconnect_token: Option<String> },
+    Join {
+        room: String,
+        /// Required unless a token names them.
+        name: Option<String>,
+        password: Option<String>,
+        reconnect_token: Option<String>,
+        /// A join token (from the meeting link's `?jwt=`) or a session token; without
+        /// one, the site's session cookie is used if there is one.
+        token: Option<String>,
+    },
     Publish { sdp: String, source: Option<TrackSource> },
     Unpublish { source: TrackSource },
     Subscribe,
@@ -49,6 +58,8 @@ pub(crate) enum Request {
     Lock { password: String },
     Unlock,
     EndMeeting,
+    Admit { participant: String },
+    Deny { participant: String },
     Leave,
 }
 
@@ -98,18 +109,37 @@ pub(crate) fn parse(text: &str) -> Result<ClientFrame, Unreadable> {
     })
 }
 
+/// Someone knocking on the lobby, as moderators see them.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Knock {
+    pub(crate) participant: ParticipantId,
+    pub(crate) display_name: DisplayName,
+}
+
+/// A seat taken: the answer to `join`, or a push when a wait ends with a seat.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct JoinedFrame {
+    pub(crate) participant: ParticipantId,
+    pub(crate) reconnect_token: String,
+    pub(crate) role: Role,
+    pub(crate) room: Box<RoomSnapshot>,
+    pub(crate) ice_servers: Vec<crate::turn::IceServer>,
+    /// Who is speaking now (later changes come as `active_speaker` pushes).
+    pub(crate) active_speaker: Option<ParticipantId>,
+    /// Who knocks on the lobby now (moderators only; empty for others).
+    pub(crate) lobby: Vec<Knock>,
+}
+
 /// What the node sends.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Reply {
-    Joined {
+    Joined(JoinedFrame),
+    /// Not in yet: waiting for the host, or in the lobby. `joined` or
+    /// `join_refused` follows as a push.
+    Waiting {
         participant: ParticipantId,
-        reconnect_token: String,
-        role: Role,
-        room: Box<RoomSnapshot>,
-        ice_servers: Vec<crate::turn::IceServer>,
-        /// Who is speaking now (later changes come as `active_speaker` pushes).
-        active_speaker: Option<ParticipantId>,
+        reason: WaitReason,
     },
     PublishAnswer {
         sdp: String,
@@ -136,6 +166,12 @@ pub(crate) enum Push {
     SubscribeOffer { sdp: String },
     /// The room's dominant speaker changed.
     ActiveSpeaker { participant: ParticipantId },
+    /// The wait is over: a seat, as the reply to `join` would have said.
+    Joined(JoinedFrame),
+    /// Still waiting, now for another reason (the host came; the lobby is on).
+    Waiting { participant: ParticipantId, reason: WaitReason },
+    /// The wait is over without a seat (`denied`, `meeting_ended`, `room_full`).
+    JoinRefused { code: &'static str, message: String },
 }
 
 /// A reply as sent: the version, the request's id, the reply.
@@ -204,6 +240,14 @@ mod tests {
         assert!(matches!(f.request, Request::Publish { source: None, .. }));
         let f = parse(r#"{"v":1,"type":"unpublish","source":"screen"}"#).unwrap();
         assert!(matches!(f.request, Request::Unpublish { source: TrackSource::Screen }));
+    }
+
+    #[test]
+    fn a_join_may_carry_a_token_instead_of_a_name() {
+        let f = parse(r#"{"v":1,"type":"join","room":"standup","token":"a.b.c"}"#).unwrap();
+        assert!(matches!(f.request, Request::Join { name: None, token: Some(ref t), .. } if t == "a.b.c"));
+        let f = parse(r#"{"v":1,"type":"admit","participant":"00000000000000a1"}"#).unwrap();
+        assert!(matches!(f.request, Request::Admit { .. }));
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! renegotiation offers out.
 
 use super::hub::{Hub, Outgoing, Place};
-use super::protocol::{self, MAX_FRAME_BYTES, Push, Reply, Request};
+use super::protocol::{self, JoinedFrame, Knock, MAX_FRAME_BYTES, Push, Reply, Request};
+use crate::auth::TokenError;
 use crate::password_attempts::AttemptsError;
 use crate::room::{
-    Command, DisplayName, JoinRequest, MediaState, ParticipantId, ReconnectToken, RoomError, RoomName, RoomPassword,
+    Command, DisplayName, Identity, JoinOutcome, JoinRequest, Joined, MediaState, ParticipantId, ReconnectToken,
+    RoomError, RoomName, RoomPassword, WaitReason,
 };
+use confer_vocabulary::{JoinClaims, SESSION_COOKIE};
 use crate::sfu::{Seat, SubscriberUpdate, SubscriberUpdates};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -29,7 +32,8 @@ pub async fn websocket(
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let hub = hub.get_ref().clone();
     let client = req.peer_addr().map(|a| a.ip());
-    actix_web::rt::spawn(async move { Session::new(hub, client).run(socket, stream).await });
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    actix_web::rt::spawn(async move { Session::new(hub, client, cookie).run(socket, stream).await });
     Ok(response)
 }
 
@@ -39,6 +43,10 @@ struct Session {
     /// The client's address (wrong room passwords are counted per address).
     client: Option<std::net::IpAddr>,
     place: Option<Place>,
+    /// Where and under which id the participant waits to be let in.
+    waiting: Option<Place>,
+    /// The site's session cookie, as the WebSocket opened.
+    cookie: Option<String>,
     updates: Option<SubscriberUpdates>,
     outgoing: mpsc::Sender<Outgoing>,
     inbox: mpsc::Receiver<Outgoing>,
@@ -60,13 +68,15 @@ fn refused(e: impl Into<RoomError>) -> Reply {
 }
 
 impl Session {
-    fn new(hub: Arc<Hub>, client: Option<std::net::IpAddr>) -> Self {
+    fn new(hub: Arc<Hub>, client: Option<std::net::IpAddr>, cookie: Option<String>) -> Self {
         let (outgoing, inbox) = mpsc::channel(OUTGOING_QUEUE);
         Self {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             hub,
             client,
             place: None,
+            waiting: None,
+            cookie,
             updates: None,
             outgoing,
             inbox,
@@ -107,6 +117,21 @@ impl Session {
                 },
                 out = self.inbox.recv() => match out {
                     Some(Outgoing::Push(push)) => protocol::push_text(&push),
+                    Some(Outgoing::Admitted(joined)) => {
+                        self.waiting = None;
+                        let frame = self.seated(*joined);
+                        protocol::push_text(&Push::Joined(frame))
+                    }
+                    Some(Outgoing::InLobby) => match self.waiting {
+                        Some((_, participant)) => {
+                            protocol::push_text(&Push::Waiting { participant, reason: WaitReason::Lobby })
+                        }
+                        None => continue,
+                    },
+                    Some(Outgoing::Refused(e)) => {
+                        self.waiting = None;
+                        protocol::push_text(&Push::JoinRefused { code: e.code(), message: e.to_string() })
+                    }
                     Some(Outgoing::Close) | None => {
                         self.done = true;
                         break;
@@ -132,7 +157,61 @@ impl Session {
         {
             self.hub.connection_lost(self.id, place);
         }
+        if let Some(place) = self.waiting.take() {
+            self.hub.withdraw(self.id, &place);
+        }
         let _ = socket.close(None).await;
+    }
+
+    /// Who the join's token (or else the session cookie) says this is. A token that
+    /// was given and does not check out is refused; a stale cookie counts for nothing.
+    async fn identify(&self, token: Option<String>, room: &RoomName) -> Result<Option<JoinClaims>, Reply> {
+        let (given, token) = match (token, &self.cookie) {
+            (Some(token), _) => (true, token),
+            (None, Some(cookie)) => (false, cookie.clone()),
+            (None, None) => return Ok(None),
+        };
+        let Some(tokens) = self.hub.tokens() else {
+            return if given {
+                Err(Reply::Error { code: "invalid_token", message: "this node does not accept tokens".into() })
+            } else {
+                Ok(None)
+            };
+        };
+        match tokens.check(&token, room).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(e) if given => Err(token_refused(&e)),
+            Err(e) => {
+                tracing::debug!(session = self.id, error = %e, "the session cookie does not check out; joining as a guest");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes the seat: the session holds it from now on. The frame that says so.
+    fn seated(&mut self, joined: Joined) -> JoinedFrame {
+        let place = (joined.room.room.clone(), joined.participant);
+        let ice_servers = self.hub.ice_servers(&place);
+        let active_speaker = self.hub.active_speaker(&place.0);
+        let lobby = match joined.role {
+            crate::room::Role::Moderator => self
+                .hub
+                .lobby(&place.0)
+                .into_iter()
+                .map(|(participant, display_name)| Knock { participant, display_name })
+                .collect(),
+            crate::room::Role::Participant => Vec::new(),
+        };
+        self.place = Some(place);
+        JoinedFrame {
+            participant: joined.participant,
+            reconnect_token: joined.reconnect_token.as_str().to_owned(),
+            role: joined.role,
+            room: Box::new(joined.room),
+            ice_servers,
+            active_speaker,
+            lobby,
+        }
     }
 
     fn seat(&self) -> Result<(&Place, Seat), Reply> {
@@ -151,17 +230,25 @@ impl Session {
 
     async fn apply(&mut self, request: Request) -> Result<Reply, Reply> {
         match request {
-            Request::Join { room, name, password, reconnect_token } => {
-                if self.place.is_some() {
+            Request::Join { room, name, password, reconnect_token, token } => {
+                if self.place.is_some() || self.waiting.is_some() {
                     return Err(Reply::Error {
                         code: "already_joined",
-                        message: "this session already has a seat".into(),
+                        message: "this session already has a seat, or waits for one".into(),
                     });
                 }
-                let mut join = JoinRequest::new(
-                    RoomName::parse(&room).map_err(refused)?,
-                    DisplayName::parse(&name).map_err(refused)?,
-                );
+                let room = RoomName::parse(&room).map_err(refused)?;
+                let claims = self.identify(token, &room).await?;
+                let display_name = match (&claims, name) {
+                    (Some(claims), _) => DisplayName::parse(&claims.user.name),
+                    (None, Some(name)) => DisplayName::parse(&name),
+                    (None, None) => Err(RoomError::InvalidDisplayName("a name is required")),
+                }
+                .map_err(refused)?;
+                let mut join = JoinRequest::new(room, display_name);
+                join.identity = claims
+                    .as_ref()
+                    .map_or(Identity::Anonymous, |c| Identity::Authenticated { moderator: c.moderator });
                 join.password =
                     password.filter(|p| !p.is_empty()).map(|p| RoomPassword::parse(&p)).transpose().map_err(refused)?;
                 join.reconnect = reconnect_token.map(|t| ReconnectToken::parse(&t)).transpose().map_err(refused)?;
@@ -172,7 +259,7 @@ impl Session {
                     attempts.check(join.room.as_str(), client).await.map_err(too_many)?;
                 }
                 let room = join.room.clone();
-                let joined = match self.hub.join(self.id, self.outgoing.clone(), join) {
+                let outcome = match self.hub.join(self.id, self.outgoing.clone(), join) {
                     Err(RoomError::WrongPassword) => {
                         if let Some((attempts, client)) = counted
                             && let Err(e) = attempts.record_failure(room.as_str(), client).await
@@ -183,18 +270,13 @@ impl Session {
                     }
                     other => other.map_err(refused)?,
                 };
-                let place = (joined.room.room.clone(), joined.participant);
-                let ice_servers = self.hub.ice_servers(&place);
-                let active_speaker = self.hub.active_speaker(&place.0);
-                self.place = Some(place);
-                Ok(Reply::Joined {
-                    participant: joined.participant,
-                    reconnect_token: joined.reconnect_token.as_str().to_owned(),
-                    role: joined.role,
-                    room: Box::new(joined.room),
-                    ice_servers,
-                    active_speaker,
-                })
+                match outcome {
+                    JoinOutcome::Seated(joined) => Ok(Reply::Joined(self.seated(joined))),
+                    JoinOutcome::Waiting(waiting) => {
+                        self.waiting = Some((waiting.room, waiting.id));
+                        Ok(Reply::Waiting { participant: waiting.id, reason: waiting.reason })
+                    }
+                }
             }
             Request::Publish { sdp, source } => {
                 let (_, seat) = self.seat()?;
@@ -230,6 +312,13 @@ impl Session {
                 self.hub.chat(place, text).map_err(refused)?;
                 Ok(Reply::Ok)
             }
+            Request::Leave if self.waiting.is_some() => {
+                if let Some(place) = self.waiting.take() {
+                    self.hub.withdraw(self.id, &place);
+                }
+                self.done = true;
+                Ok(Reply::Ok)
+            }
             Request::Leave => {
                 let (place, _) = self.seat()?;
                 let place = place.clone();
@@ -245,6 +334,10 @@ impl Session {
             }
         }
     }
+}
+
+fn token_refused(e: &TokenError) -> Reply {
+    Reply::Error { code: e.code(), message: e.to_string() }
 }
 
 fn too_many(e: AttemptsError) -> Reply {
@@ -276,6 +369,8 @@ fn command_of(request: Request) -> Result<Command, Reply> {
         Request::Lock { password } => Command::Lock { password: RoomPassword::parse(&password).map_err(refused)? },
         Request::Unlock => Command::Unlock,
         Request::EndMeeting => Command::EndMeeting,
+        Request::Admit { participant: p } => Command::Admit { target: participant(&p)? },
+        Request::Deny { participant: p } => Command::Deny { target: participant(&p)? },
         _ => return Err(Reply::Error { code: "malformed_frame", message: "not a room command".into() }),
     })
 }

@@ -159,7 +159,7 @@ fn a_new_policy_applies_to_the_next_join_in_running_and_new_rooms() {
     let mut rooms = node_with_cap(1);
     join(&mut rooms, "old", "Ada", t(0));
     assert_eq!(refused(&mut rooms, |rooms| rooms.join(request("old", "Bob"), t(1))), RoomError::RoomFull { max: 1 });
-    rooms.set_policy(RoomPolicy { max_participants: 2 });
+    rooms.set_policy(RoomPolicy { max_participants: 2, ..RoomPolicy::default() });
     join(&mut rooms, "old", "Bob", t(2));
     join(&mut rooms, "new", "Cy", t(3));
     join(&mut rooms, "new", "Dee", t(4));
@@ -212,16 +212,16 @@ fn display_names_and_room_names_are_checked_before_any_rule_runs() {
 #[test]
 fn a_lower_cap_from_new_settings_applies_to_the_next_join_in_a_running_room() {
     use crate::room::{DisplayName, JoinRequest, RoomName, RoomPolicy, Rooms};
-    let mut rooms = Rooms::new(RoomPolicy { max_participants: 5 });
+    let mut rooms = Rooms::new(RoomPolicy { max_participants: 5, ..RoomPolicy::default() });
     let now = std::time::Instant::now();
     let room = RoomName::parse("cap").unwrap();
     for name in ["a", "b", "c"] {
         rooms.join(JoinRequest::new(room.clone(), DisplayName::parse(name).unwrap()), now).unwrap();
     }
-    rooms.set_policy(RoomPolicy { max_participants: 3 });
+    rooms.set_policy(RoomPolicy { max_participants: 3, ..RoomPolicy::default() });
     let refused = rooms.join(JoinRequest::new(room.clone(), DisplayName::parse("d").unwrap()), now).unwrap_err();
     assert_eq!(refused.code(), "room_full");
     assert_eq!(rooms.snapshot(&room).unwrap().participants.len(), 3, "nobody seated lost their seat");
-    rooms.set_policy(RoomPolicy { max_participants: 4 });
+    rooms.set_policy(RoomPolicy { max_participants: 4, ..RoomPolicy::default() });
     assert!(rooms.join(JoinRequest::new(room, DisplayName::parse("d").unwrap()), now).is_ok());
 }

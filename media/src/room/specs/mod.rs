@@ -2,6 +2,7 @@
 //! [`Rooms`] through it, with time as a plain input, and checks the events and the
 //! state. Every refusal is also checked to have changed nothing at all.
 
+mod access;
 mod invariants;
 mod joining;
 mod leaving;
@@ -31,7 +32,7 @@ fn node() -> Rooms {
 
 /// A node whose rooms hold `max` participants.
 fn node_with_cap(max: u32) -> Rooms {
-    Rooms::with_seed(RoomPolicy { max_participants: max }, 42)
+    Rooms::with_seed(RoomPolicy { max_participants: max, ..RoomPolicy::default() }, 42)
 }
 
 fn room(name: &str) -> RoomName {

@@ -1,0 +1,24 @@
+//! Who is joining: join and session tokens checked against the tenant's keys
+//! (`token_check`), and logging in on the tenant's site (`site_login`), where the api
+//! checks passwords and OpenID answers with the tenant's back-end.
+
+pub mod site_login;
+pub mod token_check;
+
+pub use site_login::SiteLogin;
+pub use token_check::{TokenCheck, TokenError};
+
+/// How the tenant's people get in, as the site tells the meeting page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteAccess {
+    /// The login back-end: `open`, `internal`, `ldap` or `oidc`.
+    pub auth: String,
+    /// Whether guests may join rooms a moderator has opened.
+    pub guests_allowed: bool,
+}
+
+impl Default for SiteAccess {
+    fn default() -> Self {
+        Self { auth: "open".into(), guests_allowed: true }
+    }
+}

@@ -1,0 +1,268 @@
+//! Logging in on the tenant's site. The site asks the api (with the node's tenant
+//! key) to check what the person typed, or the OpenID provider's answer, and keeps
+//! the session token it gets back in an HttpOnly cookie (`Secure` over TLS,
+//! `SameSite=Lax`, the whole site as its path). Signaling reads the cookie when the
+//! WebSocket opens.
+//!
+//! - `GET /auth/session`: how this site logs people in, and who is logged in.
+//! - `POST /auth/login` `{username, password}`: internal accounts and LDAP.
+//! - `POST /auth/logout`: forgets the session.
+//! - `GET /auth/oidc/start?next=/room`, `GET /auth/oidc/callback`: OpenID Connect.
+
+use super::token_check::TokenCheck;
+use crate::room::RoomName;
+use crate::signaling::Hub;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use confer_vocabulary::SESSION_COOKIE;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The cookie that keeps an OpenID login's sealed state while the browser is at the provider.
+const OIDC_COOKIE: &str = "confer_oidc";
+/// Where to go after an OpenID login.
+const NEXT_COOKIE: &str = "confer_next";
+
+/// What the site needs to log people in.
+pub struct SiteLogin {
+    api_url: String,
+    api_key: String,
+    /// The site's public URL, when configured (else taken from each request).
+    site_url: Option<String>,
+    http: reqwest::Client,
+    tokens: Arc<TokenCheck>,
+}
+
+impl SiteLogin {
+    /// Logins checked by the api at `api_url` with the tenant key `api_key`.
+    pub fn new(api_url: &str, api_key: &str, site_url: Option<String>, tokens: Arc<TokenCheck>) -> Self {
+        Self {
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            site_url: site_url.map(|u| u.trim_end_matches('/').to_owned()),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap_or_default(),
+            tokens,
+        }
+    }
+
+    /// POSTs `body` to the api; its answer (status and JSON), or 503 when it is down.
+    async fn api(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let sent = self.http.post(format!("{}{path}", self.api_url)).bearer_auth(&self.api_key).json(&body).send().await;
+        match sent {
+            Ok(response) => {
+                let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+                let json = response.json::<Value>().await.unwrap_or(Value::Null);
+                (status, json)
+            }
+            Err(e) => {
+                tracing::warn!(path, error = %e, "the api did not answer a login");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": {"code": "try_again_later", "message": "logins are unavailable right now; try again"}}),
+                )
+            }
+        }
+    }
+
+    fn origin(&self, req: &HttpRequest) -> String {
+        self.site_url.clone().unwrap_or_else(|| {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        })
+    }
+
+    fn secure(&self, req: &HttpRequest) -> bool {
+        self.origin(req).starts_with("https://")
+    }
+}
+
+/// Registers the login routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/session", web::get().to(session))
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/logout", web::post().to(logout))
+        .route("/auth/oidc/start", web::get().to(oidc_start))
+        .route("/auth/oidc/callback", web::get().to(oidc_callback));
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": {"code": code, "message": message}}))
+}
+
+fn cookie<'a>(name: &'a str, value: String, path: &'a str, secure: bool, max_age: CookieAge) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path(path)
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .finish()
+}
+
+fn session_cookie(token: &str, expires_at: Option<&str>, secure: bool) -> Cookie<'static> {
+    let seconds = expires_at
+        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| (e.timestamp() - chrono::Utc::now().timestamp()).max(0))
+        .unwrap_or(3600);
+    cookie(SESSION_COOKIE, token.to_owned(), "/", secure, CookieAge::seconds(seconds)).into_owned()
+}
+
+/// `GET /auth/session`: `{auth, guests_allowed, user}`; `user` is null unless a
+/// valid session cookie came with the request.
+async fn session(req: HttpRequest, hub: web::Data<Arc<Hub>>, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
+    let site = hub.site_access();
+    let mut user = Value::Null;
+    if let (Some(login), Some(cookie)) = (login, req.cookie(SESSION_COOKIE)) {
+        // Any valid room name will do: session tokens are not tied to one.
+        let any_room = RoomName::parse("lobby").ok();
+        if let Some(room) = any_room
+            && let Ok(claims) = login.tokens.check(cookie.value(), &room).await
+        {
+            user = json!({"id": claims.user.id, "name": claims.user.name, "email": claims.user.email,
+                          "moderator": claims.moderator, "method": claims.method});
+        }
+    }
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({"auth": site.auth, "guests_allowed": site.guests_allowed, "user": user}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordForm {
+    username: String,
+    password: String,
+}
+
+/// `POST /auth/login`: checks a user name and password with the tenant's back-end.
+async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
+    let Some(login) = login else {
+        return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
+    };
+    let form = form.into_inner();
+    let (status, body) =
+        login.api("/v1/sessions", json!({"username": form.username, "password": form.password})).await;
+    if !status.is_success() {
+        tracing::info!(status = %status, code = %body["error"]["code"], "a login was refused");
+        return HttpResponse::build(status).json(body);
+    }
+    let Some(token) = body["token"].as_str() else {
+        return error(StatusCode::BAD_GATEWAY, "internal", "the api answered without a token");
+    };
+    HttpResponse::Ok()
+        .cookie(session_cookie(token, body["expires_at"].as_str(), login.secure(&req)))
+        .json(json!({"user": body["user"], "moderator": body["moderator"], "method": body["method"]}))
+}
+
+/// `POST /auth/logout`: the session cookie is cleared.
+async fn logout(req: HttpRequest, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
+    let secure = login.is_some_and(|l| l.secure(&req));
+    let mut gone = cookie(SESSION_COOKIE, String::new(), "/", secure, CookieAge::ZERO);
+    gone.make_removal();
+    HttpResponse::NoContent().cookie(gone).finish()
+}
+
+/// A path on this site to return to, or `/`: never another site (an open redirect).
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    next: Option<String>,
+}
+
+/// `GET /auth/oidc/start?next=/room`: sends the browser to the OpenID provider.
+async fn oidc_start(req: HttpRequest, query: web::Query<StartQuery>, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
+    let Some(login) = login else {
+        return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
+    };
+    let redirect_uri = format!("{}/auth/oidc/callback", login.origin(&req));
+    let (status, body) = login.api("/v1/sessions/oidc", json!({"redirect_uri": redirect_uri})).await;
+    let (Some(url), Some(pending)) = (body["authorization_url"].as_str(), body["pending"].as_str()) else {
+        tracing::warn!(status = %status, answer = %body, "an OpenID login could not start");
+        return login_failed(&body);
+    };
+    let secure = login.secure(&req);
+    let age = CookieAge::minutes(10);
+    HttpResponse::Found()
+        .insert_header(("Location", url))
+        .cookie(cookie(OIDC_COOKIE, pending.to_owned(), "/auth/oidc", secure, age))
+        .cookie(cookie(NEXT_COOKIE, local_path(query.next.as_deref()), "/auth/oidc", secure, age))
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/oidc/callback`: the provider sent the browser back.
+async fn oidc_callback(
+    req: HttpRequest,
+    query: web::Query<CallbackQuery>,
+    login: Option<web::Data<SiteLogin>>,
+) -> HttpResponse {
+    let Some(login) = login else {
+        return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
+    };
+    let query = query.into_inner();
+    if let Some(e) = query.error {
+        let message = query.error_description.unwrap_or(e);
+        return login_failed(&json!({"error": {"code": "login_refused", "message": message}}));
+    }
+    let pending = req.cookie(OIDC_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let next = local_path(req.cookie(NEXT_COOKIE).as_ref().map(|c| c.value()));
+    let (status, body) = login
+        .api(
+            "/v1/sessions/oidc/callback",
+            json!({"pending": pending, "state": query.state.unwrap_or_default(), "code": query.code.unwrap_or_default()}),
+        )
+        .await;
+    let Some(token) = body["token"].as_str().filter(|_| status.is_success()) else {
+        tracing::info!(status = %status, code = %body["error"]["code"], "an OpenID login was refused");
+        return login_failed(&body);
+    };
+    let secure = login.secure(&req);
+    let mut done = cookie(OIDC_COOKIE, String::new(), "/auth/oidc", secure, CookieAge::ZERO);
+    done.make_removal();
+    HttpResponse::SeeOther()
+        .insert_header(("Location", next))
+        .cookie(session_cookie(token, body["expires_at"].as_str(), secure))
+        .cookie(done)
+        .finish()
+}
+
+/// A page that says why a login failed, with a way back.
+fn login_failed(body: &Value) -> HttpResponse {
+    let message = body["error"]["message"].as_str().unwrap_or("the login did not succeed");
+    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    HttpResponse::Forbidden().content_type("text/html; charset=utf-8").body(format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Login failed</title>\
+         <link rel=\"stylesheet\" href=\"/assets/style.css\"><main><h1>Login failed</h1>\
+         <p id=\"login-error\" role=\"alert\">{escaped}</p><p><a href=\"/\">Back to the site</a></p></main></html>"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path(Some("/standup")), "/standup");
+        assert_eq!(local_path(Some("//evil.example/x")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+}
