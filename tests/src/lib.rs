@@ -252,6 +252,23 @@ impl TestPlatform {
         value
     }
 
+    /// The tenant's token signer, as the api derives it (read with the master key
+    /// from the tenant's wrapped data key): for tests that forge expired tokens.
+    pub async fn token_signer(&self, tenant: &TestTenant) -> confer_api::token_signer::TokenSigner {
+        let wrapped: Vec<u8> = self
+            .first_value(&format!("SELECT wrapped_key FROM tenant_keys WHERE tenant_id = '{}'", tenant.id))
+            .await;
+        let master = confer_api::secrets::MasterKey::from_base64(&self.master_key).expect("the test's master key");
+        let id = uuid::Uuid::parse_str(&tenant.id).expect("a tenant id");
+        let key = master.unwrap_data_key(id, &wrapped).expect("the tenant's data key");
+        confer_api::token_signer::TokenSigner::of(&key).expect("a signer")
+    }
+
+    /// The master key the api runs with (base64).
+    pub fn master_key(&self) -> &str {
+        &self.master_key
+    }
+
     /// The first column of the first row of a query, as i64, run as superuser.
     pub async fn scalar(&self, query: &str) -> i64 {
         self.first_value(query).await

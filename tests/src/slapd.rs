@@ -360,7 +360,8 @@ impl Drop for TestDirectory {
 /// PEM of a CA that signed nothing this directory uses (same subject name as the
 /// real test CA, a different key): trusting only it must make TLS fail.
 pub fn unrelated_ca_pem() -> String {
-    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}ca-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("{DIR_PREFIX}{}-ca-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
     std::fs::create_dir(&dir).expect("create a temp dir");
     make_ca(&dir);
     let pem = std::fs::read_to_string(dir.join("ca.pem")).expect("read ca.pem");
