@@ -6,6 +6,7 @@ pub mod auth;
 pub mod facts;
 pub mod password_attempts;
 pub mod room;
+pub mod scheduled_meetings;
 pub mod sfu;
 pub mod signaling;
 pub mod site;

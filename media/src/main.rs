@@ -125,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
         let api = config.api_url.as_deref()?.trim_end_matches('/');
         Some(format!("{api}/v1/tenants/{}/jwks.json", config.tenant))
     });
+    if let (Some(api_url), Some(api_key)) = (&config.api_url, &config.api_key) {
+        hub.follow_scheduled_meetings(confer_media::scheduled_meetings::ScheduledMeetings::new(api_url, api_key));
+    }
     let tokens = jwks_url.map(|url| std::sync::Arc::new(TokenCheck::new(&config.tenant, &url)));
     if let Some(tokens) = &tokens {
         hub.check_tokens(tokens.clone());

@@ -77,7 +77,7 @@ fn rules_of(settings: &serde_json::Value) -> Option<(SiteAccess, RoomPolicy)> {
         guests_allowed,
         lobby: settings["lobby"].as_bool()?,
     };
-    Some((SiteAccess { auth, guests_allowed }, policy))
+    Some((SiteAccess { auth, guests_allowed, lobby: policy.lobby }, policy))
 }
 
 /// Subscribes to `channel` (again after any failure) and wakes the reader on each message.

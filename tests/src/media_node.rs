@@ -54,6 +54,11 @@ impl MediaNode {
 
     /// Waits until the site reports these access settings (`GET /auth/session`).
     pub async fn wait_for_access(&self, auth: &str, guests_allowed: bool) {
+        self.wait_for_site(|site| site["auth"] == json!(auth) && site["guests_allowed"] == json!(guests_allowed)).await;
+    }
+
+    /// Waits until what `GET /auth/session` says satisfies `applied`.
+    pub async fn wait_for_site(&self, applied: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let http = reqwest::Client::new();
         loop {
@@ -62,10 +67,10 @@ impl MediaNode {
                 Some(r) => r.json().await.unwrap_or(Value::Null),
                 None => Value::Null,
             };
-            if body["auth"] == json!(auth) && body["guests_allowed"] == json!(guests_allowed) {
+            if applied(&body) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the node never applied auth {auth}, guests {guests_allowed}: {body}");
+            assert!(Instant::now() < deadline, "the node never applied the settings; it says {body}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -139,9 +144,18 @@ impl Signaling {
 
     /// The room event of `kind` (kept or arriving within `within`), taken out.
     pub async fn event(&mut self, kind: &str, within: Duration) -> Option<Value> {
+        self.event_where(kind, |_| true, within).await
+    }
+
+    /// The room event of `kind` for which `wanted` holds (kept or arriving within
+    /// `within`), taken out; others stay kept.
+    pub async fn event_where(&mut self, kind: &str, wanted: impl Fn(&Value) -> bool, within: Duration) -> Option<Value> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(at) = self.pushes.iter().position(|p| p["type"] == json!("event") && p["event"]["type"] == json!(kind))
+            if let Some(at) = self
+                .pushes
+                .iter()
+                .position(|p| p["type"] == json!("event") && p["event"]["type"] == json!(kind) && wanted(&p["event"]))
             {
                 return Some(self.pushes.remove(at)["event"].take());
             }

@@ -171,6 +171,8 @@ impl ProviderAccount {
 /// How a [`TestProvider`] is set up.
 #[derive(Clone)]
 pub struct ProviderConfig {
+    /// The port to listen on; 0 (the default): one the OS picks.
+    pub port: u16,
     /// The one client.
     pub client_id: String,
     /// Its secret.
@@ -195,6 +197,7 @@ impl ProviderConfig {
     /// Bob; a new key; ID tokens for an hour, with the profile claims in them.
     pub fn new() -> Self {
         Self {
+            port: 0,
             client_id: "confer-test".into(),
             client_secret: format!("secret-{}", uuid::Uuid::new_v4().simple()),
             redirect_uris: vec![REDIRECT_URI.into()],
@@ -208,7 +211,7 @@ impl ProviderConfig {
 
     fn to_json(&self) -> Value {
         json!({
-            "port": 0,
+            "port": self.port,
             "clients": [{
                 "client_id": self.client_id,
                 "client_secret": self.client_secret,
@@ -329,6 +332,11 @@ impl TestProvider {
             moderator_claim: moderator_claim.map(str::to_owned),
             moderator_value: moderator_value.map(str::to_owned),
         }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.issuer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the issuer has a port")
     }
 
     /// An account by login.

@@ -15,6 +15,7 @@ mod pagination;
 mod rate_limit;
 mod request_log;
 mod room_facts;
+mod rooms;
 mod sessions;
 mod settings;
 mod tenants;
@@ -62,7 +63,7 @@ pub struct AppState {
         users::create, users::list, users::get, users::patch, users::disable,
         meetings::schedule, meetings::list, meetings::get, meetings::patch, meetings::cancel, meetings::history,
         events::feed, room_facts::record,
-        tokens::mint, tokens::jwks,
+        tokens::mint, tokens::jwks, rooms::meeting, rooms::check_password,
         sessions::password, sessions::oidc_start, sessions::oidc_callback,
     ),
     modifiers(&BearerKey, &CommonErrors)
@@ -200,6 +201,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/meetings/{id}/events", "GET").route(web::get().to(meetings::history)))
                 .service(resource("/events", "GET").route(web::get().to(events::feed)))
                 .service(resource("/room-facts", "POST").route(web::post().to(room_facts::record)))
+                .service(resource("/rooms/{room}/meeting", "GET").route(web::get().to(rooms::meeting)))
+                .service(
+                    resource("/rooms/{room}/meeting/password", "POST").route(web::post().to(rooms::check_password)),
+                )
                 .service(resource("/tokens", "POST").route(web::post().to(tokens::mint)))
                 .service(resource("/tenants/{slug}/jwks.json", "GET").route(web::get().to(tokens::jwks)))
                 .service(resource("/sessions", "POST").route(web::post().to(sessions::password)))

@@ -72,3 +72,24 @@ pub async fn list_window(
     .all(tx.conn())
     .await?)
 }
+
+/// The scheduled meeting in `room` at `at`, counting from `early` before its start
+/// (people arrive a little early), if there is one.
+pub async fn on_now(
+    tx: &Transaction,
+    tenant: Uuid,
+    room: &str,
+    at: DateTime<Utc>,
+    early: chrono::Duration,
+) -> Result<Option<MeetingRow>, StoreError> {
+    Ok(MeetingRow::find_by_statement(sql(
+        &format!(
+            "SELECT {COLUMNS} FROM meetings
+             WHERE tenant_id = $1 AND room = $2 AND status = 'scheduled' AND starts_at <= $3 AND ends_at > $4
+             ORDER BY starts_at LIMIT 1"
+        ),
+        [tenant.into(), room.into(), (at + early).into(), at.into()],
+    ))
+    .one(tx.conn())
+    .await?)
+}

@@ -15,10 +15,12 @@ pub struct SiteAccess {
     pub auth: String,
     /// Whether guests may join rooms a moderator has opened.
     pub guests_allowed: bool,
+    /// Whether those who are not moderators knock first (the tenant's default).
+    pub lobby: bool,
 }
 
 impl Default for SiteAccess {
     fn default() -> Self {
-        Self { auth: "open".into(), guests_allowed: true }
+        Self { auth: "open".into(), guests_allowed: true, lobby: false }
     }
 }

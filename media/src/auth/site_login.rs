@@ -4,7 +4,8 @@
 //! `SameSite=Lax`, the whole site as its path). Signaling reads the cookie when the
 //! WebSocket opens.
 //!
-//! - `GET /auth/session`: how this site logs people in, and who is logged in.
+//! - `GET /auth/session`: how this site lets people in (login back-end, guests,
+//!   lobby), and who is logged in.
 //! - `POST /auth/login` `{username, password}`: internal accounts and LDAP.
 //! - `POST /auth/logout`: forgets the session.
 //! - `GET /auth/oidc/start?next=/room`, `GET /auth/oidc/callback`: OpenID Connect.
@@ -110,8 +111,8 @@ fn session_cookie(token: &str, expires_at: Option<&str>, secure: bool) -> Cookie
     cookie(SESSION_COOKIE, token.to_owned(), "/", secure, CookieAge::seconds(seconds)).into_owned()
 }
 
-/// `GET /auth/session`: `{auth, guests_allowed, user}`; `user` is null unless a
-/// valid session cookie came with the request.
+/// `GET /auth/session`: `{auth, guests_allowed, lobby, user}`; `user` is null unless
+/// a valid session cookie came with the request.
 async fn session(req: HttpRequest, hub: web::Data<Arc<Hub>>, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
     let site = hub.site_access();
     let mut user = Value::Null;
@@ -127,7 +128,7 @@ async fn session(req: HttpRequest, hub: web::Data<Arc<Hub>>, login: Option<web::
     }
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({"auth": site.auth, "guests_allowed": site.guests_allowed, "user": user}))
+        .json(json!({"auth": site.auth, "guests_allowed": site.guests_allowed, "lobby": site.lobby, "user": user}))
 }
 
 #[derive(Deserialize)]

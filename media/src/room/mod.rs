@@ -32,6 +32,6 @@ pub use events::{KnockOutcome, LeaveReason, ParticipantSnapshot, RoomEvent, Room
 pub use names::{DisplayName, RoomName};
 pub use participant::{MediaKind, MediaState, ParticipantId, Role};
 pub use password::RoomPassword;
-pub use policy::{DEFAULT_MAX_PARTICIPANTS, Identity, JoinRequest, RoomPolicy};
+pub use policy::{DEFAULT_MAX_PARTICIPANTS, Identity, JoinRequest, MeetingTerms, RoomPolicy};
 pub use reconnect::{RECONNECT_GRACE, ReconnectToken};
 pub use rooms::{JoinOutcome, Joined, News, Rooms, WaiterNews, Waiting};

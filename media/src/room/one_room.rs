@@ -13,6 +13,7 @@
 
 use super::participant::{Participant, Presence};
 use super::password::PasswordLock;
+use super::policy::MeetingTerms;
 use super::{
     Command, Identity, JoinRequest, KnockOutcome, LeaveReason, MediaKind, MediaState, ParticipantId, ReconnectToken,
     Role, RoomError, RoomEvent, RoomName, RoomPassword, RoomPolicy, RoomSnapshot, WaitReason,
@@ -27,11 +28,23 @@ pub(crate) struct Room {
     name: RoomName,
     policy: RoomPolicy,
     participants: Vec<Participant>,
-    lock: Option<PasswordLock>,
+    lock: Option<Lock>,
+    /// The scheduled meeting's lobby setting, over the tenant's.
+    lobby: Option<bool>,
     /// Whether someone who may open the room has joined this meeting.
     opened: bool,
     /// Those waiting for the host or in the lobby, in the order they came.
     waiting: Vec<Waiter>,
+}
+
+/// What locks a room.
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
+enum Lock {
+    /// A password a moderator set.
+    Set(PasswordLock),
+    /// The scheduled meeting's password, which the api checks.
+    Meeting,
 }
 
 /// Someone waiting to be let in.
@@ -92,9 +105,19 @@ impl Room {
         self.policy = policy;
     }
 
-    /// An empty, unlocked room under `policy`.
-    pub(crate) fn new(name: RoomName, policy: RoomPolicy) -> Self {
-        Self { name, policy, participants: Vec::new(), lock: None, opened: false, waiting: Vec::new() }
+    /// An empty room under `policy`, locked and with a lobby as a scheduled meeting
+    /// in it says.
+    pub(crate) fn new(name: RoomName, policy: RoomPolicy, meeting: Option<MeetingTerms>) -> Self {
+        let terms = meeting.unwrap_or_default();
+        Self {
+            name,
+            policy,
+            participants: Vec::new(),
+            lock: terms.password_required.then_some(Lock::Meeting),
+            lobby: terms.lobby,
+            opened: false,
+            waiting: Vec::new(),
+        }
     }
 
     /// Whether nobody holds a seat (a meeting is going on only while someone does).
@@ -145,7 +168,7 @@ impl Room {
         }
         if !request.identity.is_moderator() {
             // The password before the cap: without it, nobody learns how full the room is.
-            self.check_password(request.password.as_ref())?;
+            self.check_password(request.password.as_ref(), request.meeting_password_ok)?;
         }
         if self.knocks(request.identity) {
             let id = self.fresh_id(rng);
@@ -171,7 +194,7 @@ impl Room {
 
     /// Whether someone of this identity knocks on the lobby rather than walking in.
     fn knocks(&self, identity: Identity) -> bool {
-        self.policy.lobby && self.role_for(identity) != Role::Moderator
+        self.lobby.unwrap_or(self.policy.lobby) && self.role_for(identity) != Role::Moderator
     }
 
     fn knocking(&self, id: ParticipantId, request: &JoinRequest) -> RoomEvent {
@@ -316,7 +339,7 @@ impl Room {
                 Ok(self.make_moderator(target, Some(actor)))
             }
             Command::Lock { password } => {
-                self.lock = Some(PasswordLock::new(&password, rng));
+                self.lock = Some(Lock::Set(PasswordLock::new(&password, rng)));
                 Ok(vec![RoomEvent::RoomLocked { room: self.name.clone(), by: actor }])
             }
             Command::Unlock => Ok(match self.lock.take() {
@@ -419,13 +442,19 @@ impl Room {
         Admitted { participant: id, reconnect_token, role, events: vec![joined] }
     }
 
-    fn check_password(&self, given: Option<&RoomPassword>) -> Result<(), RoomError> {
+    fn check_password(&self, given: Option<&RoomPassword>, meeting_password_ok: bool) -> Result<(), RoomError> {
         match (&self.lock, given) {
             (None, _) => Ok(()),
             (Some(_), None) => Err(RoomError::PasswordRequired),
-            (Some(lock), Some(password)) if lock.opens_with(password) => Ok(()),
+            (Some(Lock::Set(lock)), Some(password)) if lock.opens_with(password) => Ok(()),
+            (Some(Lock::Meeting), Some(_)) if meeting_password_ok => Ok(()),
             (Some(_), Some(_)) => Err(RoomError::WrongPassword),
         }
+    }
+
+    /// Whether the room's lock is the scheduled meeting's password (which the api checks).
+    pub(crate) fn locked_by_meeting(&self) -> bool {
+        matches!(self.lock, Some(Lock::Meeting))
     }
 
     fn check_capacity(&self) -> Result<(), RoomError> {

@@ -37,6 +37,11 @@ impl RoomPassword {
         }
         Ok(Self(value.to_owned()))
     }
+
+    /// The password as typed, to have the api check it against a scheduled meeting's.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What a locked room keeps of its password: a salt and `SHA-256(salt ‖ password)`.

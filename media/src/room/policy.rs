@@ -50,6 +50,17 @@ impl Identity {
     }
 }
 
+/// What a meeting scheduled in the room sets for it (the api says; the room takes
+/// them when it starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MeetingTerms {
+    /// Everyone who is not a moderator must give the meeting's password (which the
+    /// api checks: the node never learns it).
+    pub password_required: bool,
+    /// The meeting's lobby setting, over the tenant's.
+    pub lobby: Option<bool>,
+}
+
 /// A request to take a seat in a room, or to take one's seat back.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
@@ -66,6 +77,10 @@ pub struct JoinRequest {
     pub media: MediaState,
     /// The token from an earlier join: asks for that seat back instead of a new one.
     pub reconnect: Option<ReconnectToken>,
+    /// The scheduled meeting's terms, if one is on in the room now.
+    pub meeting: Option<MeetingTerms>,
+    /// Whether the api found `password` to be the scheduled meeting's.
+    pub meeting_password_ok: bool,
 }
 
 impl JoinRequest {
@@ -79,6 +94,8 @@ impl JoinRequest {
             password: None,
             media: MediaState::default(),
             reconnect: None,
+            meeting: None,
+            meeting_password_ok: false,
         }
     }
 }

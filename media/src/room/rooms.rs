@@ -127,6 +127,13 @@ impl Rooms {
         std::mem::take(&mut self.news)
     }
 
+    /// Whether a join to `room` with a password needs the api's word on it: the room
+    /// is not there yet (a scheduled meeting may lock it), or the meeting's password
+    /// locks it.
+    pub fn meeting_password_applies(&self, room: &RoomName) -> bool {
+        self.rooms.get(room).is_none_or(|r| r.is_empty() || r.locked_by_meeting())
+    }
+
     /// Who knocks on `room`'s lobby, in the order they came.
     pub fn lobby(&self, room: &RoomName) -> Vec<(ParticipantId, super::DisplayName)> {
         self.rooms.get(room).map(Room::lobby).unwrap_or_default()
@@ -172,8 +179,8 @@ impl Rooms {
         if request.reconnect.is_some() && self.rooms.get(&name).is_none_or(Room::is_empty) {
             return Err(RoomError::ReconnectRefused);
         }
-        let policy = self.policy;
-        let room = self.rooms.entry(name.clone()).or_insert_with(|| Room::new(name.clone(), policy));
+        let (policy, meeting) = (self.policy, request.meeting);
+        let room = self.rooms.entry(name.clone()).or_insert_with(|| Room::new(name.clone(), policy, meeting));
         let was_empty = room.is_empty();
         let mut over = Vec::new();
         let arrival = match room.arrive(request, &mut self.rng, now, &mut over) {

@@ -6,6 +6,7 @@ use super::protocol::{Push, name_of};
 use crate::auth::{SiteAccess, TokenCheck};
 use crate::facts::Facts;
 use crate::password_attempts::PasswordAttempts;
+use crate::scheduled_meetings::ScheduledMeetings;
 use crate::room::{
     Command, JoinOutcome, JoinRequest, Joined, LeaveReason, News, ParticipantId, RoomError, RoomEvent, RoomName,
     RoomPolicy, Rooms,
@@ -58,6 +59,7 @@ pub struct Hub {
     facts: Option<Facts>,
     password_attempts: OnceLock<PasswordAttempts>,
     tokens: OnceLock<Arc<TokenCheck>>,
+    meetings: OnceLock<ScheduledMeetings>,
     access: RwLock<SiteAccess>,
 }
 
@@ -87,6 +89,7 @@ impl Hub {
             facts,
             password_attempts: OnceLock::new(),
             tokens: OnceLock::new(),
+            meetings: OnceLock::new(),
             access,
         })
     }
@@ -94,6 +97,21 @@ impl Hub {
     /// Checks join and session tokens with `tokens` from now on (once).
     pub fn check_tokens(&self, tokens: Arc<TokenCheck>) {
         let _ = self.tokens.set(tokens);
+    }
+
+    /// Asks the api about scheduled meetings from now on (once).
+    pub fn follow_scheduled_meetings(&self, meetings: ScheduledMeetings) {
+        let _ = self.meetings.set(meetings);
+    }
+
+    /// The api's scheduled meetings, when the node has an api.
+    pub(crate) fn scheduled_meetings(&self) -> Option<&ScheduledMeetings> {
+        self.meetings.get()
+    }
+
+    /// Whether a password for `room` must be checked against its scheduled meeting's.
+    pub(crate) fn meeting_password_applies(&self, room: &RoomName) -> bool {
+        self.lock().rooms.meeting_password_applies(room)
     }
 
     /// The token checker, when the node has one.

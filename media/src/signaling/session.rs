@@ -5,6 +5,7 @@ use super::hub::{Hub, Outgoing, Place};
 use super::protocol::{self, JoinedFrame, Knock, MAX_FRAME_BYTES, Push, Reply, Request};
 use crate::auth::TokenError;
 use crate::password_attempts::AttemptsError;
+use crate::scheduled_meetings::MeetingRules;
 use crate::room::{
     Command, DisplayName, Identity, JoinOutcome, JoinRequest, Joined, MediaState, ParticipantId, ReconnectToken,
     RoomError, RoomName, RoomPassword, WaitReason,
@@ -188,6 +189,24 @@ impl Session {
         }
     }
 
+    /// Whether the join's password is the scheduled meeting's, where that password
+    /// locks the room and the joiner does not moderate (the api checks it).
+    async fn check_meeting_password(&self, join: &JoinRequest) -> Result<bool, Reply> {
+        let (Some(meetings), Some(terms), Some(password)) =
+            (self.hub.scheduled_meetings(), join.meeting, join.password.as_ref())
+        else {
+            return Ok(false);
+        };
+        if !terms.password_required || join.identity.is_moderator() || !self.hub.meeting_password_applies(&join.room)
+        {
+            return Ok(false);
+        }
+        meetings.password_matches(&join.room, password.expose()).await.map_err(|e| {
+            tracing::warn!(room = %join.room.as_str(), error = %e, "a meeting password could not be checked");
+            Reply::Error { code: "try_again_later", message: "the password cannot be checked right now; try again".into() }
+        })
+    }
+
     /// Takes the seat: the session holds it from now on. The frame that says so.
     fn seated(&mut self, joined: Joined) -> JoinedFrame {
         let place = (joined.room.room.clone(), joined.participant);
@@ -245,10 +264,18 @@ impl Session {
                     (None, None) => Err(RoomError::InvalidDisplayName("a name is required")),
                 }
                 .map_err(refused)?;
+                let meeting = match self.hub.scheduled_meetings() {
+                    Some(meetings) => meetings.rules(&room).await,
+                    None => None,
+                };
                 let mut join = JoinRequest::new(room, display_name);
-                join.identity = claims
-                    .as_ref()
-                    .map_or(Identity::Anonymous, |c| Identity::Authenticated { moderator: c.moderator });
+                join.identity = claims.as_ref().map_or(Identity::Anonymous, |c| {
+                    let named = |m: &MeetingRules| {
+                        c.user.email.as_ref().is_some_and(|e| m.moderators.contains(&e.to_ascii_lowercase()))
+                    };
+                    Identity::Authenticated { moderator: c.moderator || meeting.as_ref().is_some_and(named) }
+                });
+                join.meeting = meeting.as_ref().map(|m| m.terms);
                 join.password =
                     password.filter(|p| !p.is_empty()).map(|p| RoomPassword::parse(&p)).transpose().map_err(refused)?;
                 join.reconnect = reconnect_token.map(|t| ReconnectToken::parse(&t)).transpose().map_err(refused)?;
@@ -258,6 +285,7 @@ impl Session {
                 if let Some((attempts, client)) = counted {
                     attempts.check(join.room.as_str(), client).await.map_err(too_many)?;
                 }
+                join.meeting_password_ok = self.check_meeting_password(&join).await?;
                 let room = join.room.clone();
                 let outcome = match self.hub.join(self.id, self.outgoing.clone(), join) {
                     Err(RoomError::WrongPassword) => {

@@ -198,3 +198,44 @@ fn with_auth_open_a_token_that_makes_a_moderator_is_honoured_and_others_are_not_
     let ann = seated(rooms.arrive(host("standup", "Ann"), t(2)).unwrap());
     assert_eq!(ann.role, Role::Moderator);
 }
+
+fn with_meeting(request: JoinRequest, password_required: bool, lobby: Option<bool>) -> JoinRequest {
+    JoinRequest { meeting: Some(MeetingTerms { password_required, lobby }), ..request }
+}
+
+#[test]
+fn a_scheduled_meetings_password_locks_its_room_and_only_the_apis_word_opens_it() {
+    let mut rooms = node();
+    let first = with_meeting(request("board", "Ann"), true, None);
+    let error = refused(&mut rooms, |rooms| rooms.arrive(first, t(0)));
+    assert_eq!(error, RoomError::PasswordRequired, "even the first to come needs the meeting's password");
+    let wrong = with_meeting(request_with_password("board", "Ann", "guess"), true, None);
+    assert_eq!(refused(&mut rooms, |rooms| rooms.arrive(wrong, t(1))), RoomError::WrongPassword);
+    let right = JoinRequest { meeting_password_ok: true, ..with_meeting(request_with_password("board", "Ann", "x"), true, None) };
+    let ann = seated(rooms.arrive(right, t(2)).unwrap());
+    assert!(rooms.snapshot(&room("board")).unwrap().locked);
+    assert!(rooms.meeting_password_applies(&room("board")));
+    seated(rooms.arrive(with_meeting(host("board", "Mo"), true, None), t(3)).unwrap());
+
+    // A moderator's own password replaces the meeting's; the api's word no longer counts.
+    act(&mut rooms, "board", ann.participant, Command::Lock { password: password("local") }, t(4));
+    assert!(!rooms.meeting_password_applies(&room("board")));
+    let stale = JoinRequest { meeting_password_ok: true, ..request_with_password("board", "Bob", "x") };
+    assert_eq!(refused(&mut rooms, |rooms| rooms.arrive(stale, t(5))), RoomError::WrongPassword);
+    seated(rooms.arrive(request_with_password("board", "Bob", "local"), t(6)).unwrap());
+}
+
+#[test]
+fn a_scheduled_meetings_lobby_setting_overrides_the_tenants() {
+    let mut rooms = node_with(policy(false, true, false));
+    let ann = seated(rooms.arrive(with_meeting(request("board", "Ann"), false, Some(true)), t(0)).unwrap());
+    waiting(rooms.arrive(request("board", "Bob"), t(1)).unwrap(), WaitReason::Lobby);
+    rooms.set_policy(policy(false, true, false));
+    waiting(rooms.arrive(request("board", "Cleo"), t(2)).unwrap(), WaitReason::Lobby);
+    assert_eq!(rooms.lobby(&room("board")).len(), 2);
+    let _ = ann;
+
+    let mut rooms = node_with(policy(false, true, true));
+    seated(rooms.arrive(with_meeting(request("open-house", "Ann"), false, Some(false)), t(0)).unwrap());
+    seated(rooms.arrive(request("open-house", "Bob"), t(1)).unwrap());
+}
