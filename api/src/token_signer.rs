@@ -12,7 +12,7 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use sha2::{Digest, Sha256};
 
 /// What the signing key is derived for; a new label would give every tenant a new key.
-const PURPOSE: &str = "confer/token-signing/ed25519/v1";
+pub const PURPOSE: &str = "confer/token-signing/ed25519/v1";
 
 /// Why a token could not be signed.
 #[derive(Debug, thiserror::Error)]

@@ -150,6 +150,14 @@ async fn main() -> anyhow::Result<()> {
             poll: std::time::Duration::from_secs(config.settings_poll_seconds.max(1)),
         };
         confer_media::tenant_settings::follow(source, hub.clone());
+        // Serve once the rules are known (joins are refused until then anyway).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !hub.settings_ready() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if !hub.settings_ready() {
+            tracing::warn!("the tenant's settings are not read yet; joins are refused until they are");
+        }
     }
     match &config.redis_url {
         Some(url) => {
@@ -158,6 +166,9 @@ async fn main() -> anyhow::Result<()> {
             let attempts = PasswordAttempts::connect(url, &prefix, config.password_tries.max(1), window)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach Redis at CONFER_REDIS_URL: {e}"))?;
+            if let Some(login) = &login {
+                login.limit_attempts(attempts.clone());
+            }
             hub.limit_password_attempts(attempts);
         }
         None => tracing::warn!("CONFER_REDIS_URL is not set: wrong room passwords are not rate-limited"),

@@ -1,8 +1,8 @@
-//! Wrong room-password tries, counted in Redis per client address and room, so the
-//! limit holds across every node of a tenant: after `limit` wrong tries inside the
-//! window, every join with a password from that address to that room is refused
-//! (even with the right password) until the window, which starts at the first
-//! wrong try, is over.
+//! Wrong password tries, counted in Redis per client address and what was tried (a
+//! room's password, or a user name's on the site's login), so the limit holds across
+//! every node of a tenant: after `limit` wrong tries inside the window, every try from
+//! that address for that room or user is refused (even with the right password)
+//! until the window, which starts at the first wrong try, is over.
 
 use redis::aio::ConnectionManager;
 use std::net::IpAddr;
@@ -11,22 +11,24 @@ use std::time::Duration;
 /// Why a password may not be tried now.
 #[derive(Debug, thiserror::Error)]
 pub enum AttemptsError {
-    /// Too many wrong passwords from this address for this room.
-    #[error("too many wrong passwords for this room; try again in {retry_after_seconds} s")]
+    /// Too many wrong passwords from this address for this room or user.
+    #[error("too many wrong passwords; try again in {retry_after_seconds} s")]
     TooMany {
         /// When the window ends.
         retry_after_seconds: u64,
     },
     /// Redis cannot be reached: passwords are not checked rather than not counted.
-    #[error("room passwords cannot be checked right now; try again shortly")]
+    #[error("passwords cannot be checked right now; try again shortly")]
     Unavailable(#[from] redis::RedisError),
 }
 
-/// The counter of wrong room-password tries.
+/// The counter of wrong password tries.
 #[derive(Clone)]
 pub struct PasswordAttempts {
     redis: ConnectionManager,
     prefix: String,
+    /// What is counted: `room-password-failures` or `login-failures`.
+    kind: &'static str,
     limit: u32,
     window: Duration,
 }
@@ -41,12 +43,17 @@ impl PasswordAttempts {
             .set_response_timeout(Duration::from_secs(2))
             .set_number_of_retries(1);
         let redis = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { redis, prefix: prefix.to_owned(), limit, window })
+        Ok(Self { redis, prefix: prefix.to_owned(), kind: "room-password-failures", limit, window })
     }
 
-    /// The Redis key counting `client`'s wrong tries for `room`.
+    /// The same limit for logins on the site, counted per user name (the same Redis).
+    pub fn for_logins(&self) -> Self {
+        Self { kind: "login-failures", ..self.clone() }
+    }
+
+    /// The Redis key counting `client`'s wrong tries for `room` (or user name).
     pub fn key(&self, room: &str, client: IpAddr) -> String {
-        format!("{}:room-password-failures:{room}:{client}", self.prefix)
+        format!("{}:{}:{room}:{client}", self.prefix, self.kind)
     }
 
     /// Refuses when `client` has used up its wrong tries for `room`.

@@ -27,7 +27,12 @@ pub struct SettingsSource {
 }
 
 /// Starts following the settings.
+///
+/// Until the settings have been read once, the hub refuses joins (`try_again_later`):
+/// a node must not let people into a tenant that requires a login as if it were open.
+/// The first read is retried every second.
 pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
+    hub.await_settings();
     let announced = Arc::new(Notify::new());
     if let Some(url) = source.redis_url.clone() {
         listen(url, confer_vocabulary::settings_channel(&source.tenant), announced.clone());
@@ -41,11 +46,16 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
             tokio::select! {
                 _ = interval.tick() => {}
                 () = announced.notified() => tracing::debug!("settings change announced"),
+                () = tokio::time::sleep(Duration::from_secs(1)), if applied.is_none() => {}
             }
             let settings = match client.get(&url).bearer_auth(&source.api_key).send().await {
                 Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
                 Ok(r) => {
                     tracing::warn!(status = %r.status(), "cannot read the tenant's settings");
+                    None
+                }
+                Err(e) if applied.is_none() => {
+                    tracing::warn!(error = %e, "api unreachable: joins wait for the tenant's settings");
                     None
                 }
                 Err(e) => {

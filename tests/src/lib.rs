@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Where tests create their databases (a maintenance database on the server).
@@ -33,9 +33,17 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Log lines kept for a test to read (each line of a binary's log, as written).
+pub type LogLines = Arc<Mutex<Vec<String>>>;
+
 /// Starts a workspace binary that logs JSON (`CONFER_LOG_FORMAT=json` is set), echoes
 /// its log to the test output, and returns it with the `addr` it reports listening on.
 pub fn spawn_logged(name: &str, env: &[(String, String)]) -> (Child, String) {
+    spawn_logged_into(name, env, None)
+}
+
+/// [`spawn_logged`], also appending each log line to `lines` when given.
+pub fn spawn_logged_into(name: &str, env: &[(String, String)], lines: Option<LogLines>) -> (Child, String) {
     let mut child = Command::new(binary(name))
         .envs(env.iter().cloned())
         .env("CONFER_LOG_FORMAT", "json")
@@ -55,6 +63,9 @@ pub fn spawn_logged(name: &str, env: &[(String, String)]) -> (Child, String) {
                 let _ = tx.send(addr.to_owned());
             }
             eprintln!("[{tag}] {line}");
+            if let Some(lines) = &lines {
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{name} did not start listening"));
@@ -124,6 +135,8 @@ pub struct TestPlatform {
     master_key: String,
     extra_env: Vec<(String, String)>,
     http: reqwest::Client,
+    /// Where the api's log lines are kept, when the test asked for them.
+    log: Option<LogLines>,
 }
 
 impl TestPlatform {
@@ -134,6 +147,16 @@ impl TestPlatform {
 
     /// A fresh database and an API with extra environment (e.g. lower limits).
     pub async fn start_with(env: &[(&str, &str)]) -> Self {
+        Self::start_logging(env, None).await
+    }
+
+    /// [`TestPlatform::start_with`], also keeping every log line of the api (across
+    /// restarts) in `log`.
+    pub async fn start_logging_into(env: &[(&str, &str)], log: LogLines) -> Self {
+        Self::start_logging(env, Some(log)).await
+    }
+
+    async fn start_logging(env: &[(&str, &str)], log: Option<LogLines>) -> Self {
         use base64::Engine;
         let db = TestDatabase::create().await;
         let master_key = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
@@ -144,6 +167,7 @@ impl TestPlatform {
             master_key,
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             http: reqwest::Client::new(),
+            log,
         };
         platform.launch();
         platform
@@ -167,7 +191,7 @@ impl TestPlatform {
     }
 
     fn launch(&mut self) {
-        let (child, addr) = spawn_logged("confer-api", &self.api_env());
+        let (child, addr) = spawn_logged_into("confer-api", &self.api_env(), self.log.clone());
         self.base_url = format!("http://{addr}");
         self.api = Some(child);
     }

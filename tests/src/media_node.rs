@@ -2,7 +2,7 @@
 //! clients that speak `docs/signaling.md` over a WebSocket (with the site's session
 //! cookie, when they logged in).
 
-use crate::{TestTenant, redis_url, spawn_logged};
+use crate::{LogLines, TestTenant, redis_url, spawn_logged_into};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::process::Child;
@@ -28,6 +28,15 @@ impl MediaNode {
     /// Starts a node for `tenant` that reads its settings from, and logs people in
     /// through, the api at `api`. `extra` adds or overrides environment.
     pub fn start(api: &str, tenant: &TestTenant, extra: &[(&str, &str)]) -> Self {
+        Self::start_logging(api, tenant, extra, None)
+    }
+
+    /// [`MediaNode::start`], also keeping every line of the node's log in `log`.
+    pub fn start_logging_into(api: &str, tenant: &TestTenant, extra: &[(&str, &str)], log: LogLines) -> Self {
+        Self::start_logging(api, tenant, extra, Some(log))
+    }
+
+    fn start_logging(api: &str, tenant: &TestTenant, extra: &[(&str, &str)], log: Option<LogLines>) -> Self {
         let mut env: Vec<(String, String)> = [
             ("CONFER_TENANT", tenant.slug.clone()),
             ("CONFER_MEDIA_LISTEN", "127.0.0.1:0".to_owned()),
@@ -43,7 +52,7 @@ impl MediaNode {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let (child, addr) = spawn_logged("confer-media", &env);
+        let (child, addr) = spawn_logged_into("confer-media", &env, log);
         Self { child, addr }
     }
 

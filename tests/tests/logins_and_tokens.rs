@@ -288,3 +288,45 @@ async fn ldap_logins_through_the_site_refuse_an_injection_and_say_so_clearly_whe
     assert!(!body["error"]["message"].as_str().unwrap_or("").is_empty(), "{body}");
     eprintln!("LDAP down answered in {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn guessing_a_login_password_is_limited_per_user_name_and_address() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("gss")).await;
+    let node = MediaNode::start(&p.base_url, &t, &[("CONFER_PASSWORD_WINDOW_SECONDS", "3")]);
+    p.send(&t, Method::PATCH, "/v1/settings", Some(json!({"auth": "internal"}))).await;
+    node.wait_for_access("internal", true).await;
+    for (email, name) in [("dee@example.org", "Dee"), ("eve@example.org", "Eve")] {
+        p.send(
+            &t,
+            Method::POST,
+            "/v1/users",
+            Some(json!({"email": email, "display_name": name, "password": "right-password-1"})),
+        )
+        .await;
+    }
+    for _ in 0..5 {
+        let (status, _, _) = login(&node, "dee@example.org", "wrong-password").await;
+        assert_eq!(status, 403);
+    }
+    let (status, cookie, body) = login(&node, "DEE@example.org", "right-password-1").await;
+    assert_eq!((status, cookie.is_none()), (429, true), "the sixth try is refused even when right: {body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    let (status, _, _) = login(&node, "eve@example.org", "right-password-1").await;
+    assert_eq!(status, 200, "another user name is not held back");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (status, _, body) = login(&node, "dee@example.org", "right-password-1").await;
+    assert_eq!(status, 200, "after the window the right password works: {body}");
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_read_its_tenants_settings_lets_nobody_in() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("nst")).await;
+    let closed = confer_tests::slapd::ClosedPort::new();
+    let api = format!("http://127.0.0.1:{}", closed.port);
+    let node = MediaNode::start(&api, &t, &[("CONFER_JWKS_URL", &p.url(&format!("/v1/tenants/{}/jwks.json", t.slug)))]);
+    let mut s = node.signaling(None).await;
+    let reply = s.request(json!({"type": "join", "room": "standup", "name": "Early"})).await;
+    assert_eq!(reply["code"], "try_again_later", "the rules are unknown, so nobody is let in: {reply}");
+}

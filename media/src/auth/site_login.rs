@@ -11,6 +11,7 @@
 //! - `GET /auth/oidc/start?next=/room`, `GET /auth/oidc/callback`: OpenID Connect.
 
 use super::token_check::TokenCheck;
+use crate::password_attempts::{AttemptsError, PasswordAttempts};
 use crate::room::RoomName;
 use crate::signaling::Hub;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
@@ -35,6 +36,8 @@ pub struct SiteLogin {
     site_url: Option<String>,
     http: reqwest::Client,
     tokens: Arc<TokenCheck>,
+    /// Wrong passwords per user name and address (Redis), when there is a Redis.
+    attempts: std::sync::OnceLock<PasswordAttempts>,
 }
 
 impl SiteLogin {
@@ -46,7 +49,13 @@ impl SiteLogin {
             site_url: site_url.map(|u| u.trim_end_matches('/').to_owned()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap_or_default(),
             tokens,
+            attempts: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Counts wrong passwords per user name and client address from now on (once).
+    pub fn limit_attempts(&self, attempts: PasswordAttempts) {
+        let _ = self.attempts.set(attempts.for_logins());
     }
 
     /// POSTs `body` to the api; its answer (status and JSON), or 503 when it is down.
@@ -144,10 +153,27 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
         return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
     };
     let form = form.into_inner();
+    // Guessing is limited per user name and address, as room passwords are.
+    let counted = login.attempts.get().zip(req.peer_addr().map(|a| a.ip()));
+    let who = form.username.trim().to_lowercase();
+    if who.len() > 256 {
+        return error(StatusCode::FORBIDDEN, "invalid_credentials", "the user name or password is wrong");
+    }
+    if let Some((attempts, client)) = counted
+        && let Err(e) = attempts.check(&who, client).await
+    {
+        return too_many(&e);
+    }
     let (status, body) =
         login.api("/v1/sessions", json!({"username": form.username, "password": form.password})).await;
     if !status.is_success() {
         tracing::info!(status = %status, code = %body["error"]["code"], "a login was refused");
+        if body["error"]["code"] == "invalid_credentials"
+            && let Some((attempts, client)) = counted
+            && let Err(e) = attempts.record_failure(&who, client).await
+        {
+            tracing::warn!(%client, error = %e, "a wrong login password was not counted");
+        }
         return HttpResponse::build(status).json(body);
     }
     let Some(token) = body["token"].as_str() else {
@@ -156,6 +182,15 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
     HttpResponse::Ok()
         .cookie(session_cookie(token, body["expires_at"].as_str(), login.secure(&req)))
         .json(json!({"user": body["user"], "moderator": body["moderator"], "method": body["method"]}))
+}
+
+fn too_many(e: &AttemptsError) -> HttpResponse {
+    match e {
+        AttemptsError::TooMany { retry_after_seconds } => HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", retry_after_seconds.to_string()))
+            .json(json!({"error": {"code": "too_many_attempts", "message": e.to_string()}})),
+        AttemptsError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, "try_again_later", &e.to_string()),
+    }
 }
 
 /// `POST /auth/logout`: the session cookie is cleared.

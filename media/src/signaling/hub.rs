@@ -61,6 +61,8 @@ pub struct Hub {
     tokens: OnceLock<Arc<TokenCheck>>,
     meetings: OnceLock<ScheduledMeetings>,
     access: RwLock<SiteAccess>,
+    /// Whether the tenant's settings are known (always, on a node without an api).
+    settings_known: std::sync::atomic::AtomicBool,
 }
 
 /// How often expired seats are looked for.
@@ -91,6 +93,7 @@ impl Hub {
             tokens: OnceLock::new(),
             meetings: OnceLock::new(),
             access,
+            settings_known: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -129,6 +132,17 @@ impl Hub {
     pub fn set_access(&self, access: SiteAccess, policy: RoomPolicy) {
         *self.access.write().unwrap_or_else(|p| p.into_inner()) = access;
         self.set_policy(policy);
+        self.settings_known.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The settings will come from the api: joins wait for them.
+    pub fn await_settings(&self) {
+        self.settings_known.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether joins can be judged: the tenant's settings are known.
+    pub fn settings_ready(&self) -> bool {
+        self.settings_known.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The ICE servers a participant may use: TURN credentials minted for them now.

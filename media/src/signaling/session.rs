@@ -256,6 +256,12 @@ impl Session {
                         message: "this session already has a seat, or waits for one".into(),
                     });
                 }
+                if !self.hub.settings_ready() {
+                    return Err(Reply::Error {
+                        code: "try_again_later",
+                        message: "the site is still reading its settings; try again in a moment".into(),
+                    });
+                }
                 let room = RoomName::parse(&room).map_err(refused)?;
                 let claims = self.identify(token, &room).await?;
                 let display_name = match (&claims, name) {
