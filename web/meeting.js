@@ -525,12 +525,8 @@ async function start() {
   $('room-name').textContent = room;
   document.title = `${room} — Confer`;
   $('name').value = params.get('name') || localStorage.getItem('confer:name') || '';
-  try {
-    await openDevices();
-    await listDevices();
-  } catch (e) {
-    notice(`Camera or microphone unavailable: ${e.message}`);
-  }
+  // The page answers at once; the camera and microphone open after (a permission
+  // prompt must not hold back the login form or the join button).
   await showAccess();
   $('login-form').onsubmit = async (e) => {
     e.preventDefault();
@@ -547,6 +543,7 @@ async function start() {
   $('logout').onclick = async () => {
     await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' });
     state.site.user = null;
+    $('name').value = localStorage.getItem('confer:name') || '';
     await showAccess();
   };
   $('stop-waiting').onclick = () => {
@@ -559,7 +556,8 @@ async function start() {
   $('join-form').onsubmit = async (e) => {
     e.preventDefault();
     const name = $('name').value.trim();
-    localStorage.setItem('confer:name', name);
+    // A guest's name is remembered; a logged-in person's comes from their login.
+    if (!state.site.user && !state.jwt) localStorage.setItem('confer:name', name);
     try {
       await join(name, $('password').value);
     } catch (err) {
@@ -595,6 +593,12 @@ async function start() {
     request({ type: 'chat', text }).catch((err) => notice(err.message));
     $('chat-text').value = '';
   };
+  try {
+    await openDevices();
+    await listDevices();
+  } catch (e) {
+    notice(`Camera or microphone unavailable: ${e.message}`);
+  }
   if (params.get('prejoin') === '0' && ($('name').value || state.jwt)) $('join-form').requestSubmit();
 }
 

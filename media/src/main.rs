@@ -133,12 +133,9 @@ async fn main() -> anyhow::Result<()> {
         hub.check_tokens(tokens.clone());
     }
     let login = match (&config.api_url, &config.api_key, &tokens) {
-        (Some(api_url), Some(api_key), Some(tokens)) => Some(actix_web::web::Data::new(SiteLogin::new(
-            api_url,
-            api_key,
-            config.site_url.clone(),
-            tokens.clone(),
-        ))),
+        (Some(api_url), Some(api_key), Some(tokens)) => {
+            Some(actix_web::web::Data::new(SiteLogin::new(api_url, api_key, config.site_url.clone(), tokens.clone())))
+        }
         _ => None,
     };
     if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
@@ -182,8 +179,7 @@ async fn main() -> anyhow::Result<()> {
             Some(login) => app.app_data(login.clone()),
             None => app,
         };
-        app
-            .route("/healthz", actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("ok") }))
+        app.route("/healthz", actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("ok") }))
             .route("/ws", actix_web::web::get().to(websocket))
             .configure(confer_media::auth::site_login::routes)
             .configure(confer_media::site::routes)

@@ -166,7 +166,9 @@ impl TestPlatform {
             db,
             master_key,
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            http: reqwest::Client::new(),
+            // The api closes idle connections after 5 s; drop ours sooner, so that a
+            // request after a pause never goes out on a connection being closed.
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build().expect("an HTTP client"),
             log,
         };
         platform.launch();
@@ -279,9 +281,8 @@ impl TestPlatform {
     /// The tenant's token signer, as the api derives it (read with the master key
     /// from the tenant's wrapped data key): for tests that forge expired tokens.
     pub async fn token_signer(&self, tenant: &TestTenant) -> confer_api::token_signer::TokenSigner {
-        let wrapped: Vec<u8> = self
-            .first_value(&format!("SELECT wrapped_key FROM tenant_keys WHERE tenant_id = '{}'", tenant.id))
-            .await;
+        let wrapped: Vec<u8> =
+            self.first_value(&format!("SELECT wrapped_key FROM tenant_keys WHERE tenant_id = '{}'", tenant.id)).await;
         let master = confer_api::secrets::MasterKey::from_base64(&self.master_key).expect("the test's master key");
         let id = uuid::Uuid::parse_str(&tenant.id).expect("a tenant id");
         let key = master.unwrap_data_key(id, &wrapped).expect("the tenant's data key");

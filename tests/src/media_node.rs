@@ -158,7 +158,12 @@ impl Signaling {
 
     /// The room event of `kind` for which `wanted` holds (kept or arriving within
     /// `within`), taken out; others stay kept.
-    pub async fn event_where(&mut self, kind: &str, wanted: impl Fn(&Value) -> bool, within: Duration) -> Option<Value> {
+    pub async fn event_where(
+        &mut self,
+        kind: &str,
+        wanted: impl Fn(&Value) -> bool,
+        within: Duration,
+    ) -> Option<Value> {
         let deadline = Instant::now() + within;
         loop {
             if let Some(at) = self

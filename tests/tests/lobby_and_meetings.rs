@@ -113,7 +113,8 @@ async fn a_scheduled_meeting_locks_its_room_with_its_password_overrides_the_lobb
     assert_eq!(joined["room"]["locked"], true, "the meeting's password locks the room");
 
     // With the right password a guest knocks (the meeting's lobby), and is let in.
-    let reply = guest.request(json!({"type": "join", "room": "board", "name": "Gus", "password": "quarterly-42"})).await;
+    let reply =
+        guest.request(json!({"type": "join", "room": "board", "name": "Gus", "password": "quarterly-42"})).await;
     assert_eq!((reply["type"].as_str(), reply["reason"].as_str()), (Some("waiting"), Some("lobby")), "{reply}");
     chair.request(json!({"type": "admit", "participant": reply["participant"]})).await;
     let admitted = guest.push("joined", WAIT).await.expect("Gus is let in");

@@ -56,9 +56,13 @@ async fn a_join_token_admits_its_holder_to_its_room_only_until_it_expires_and_on
     assert!(minted["url"].as_str().unwrap().ends_with(&format!("/board?jwt={token}")), "{minted}");
 
     // The published key checks the token; the header names it.
-    let jwks: Value = reqwest::get(p.url(&format!("/v1/tenants/{}/jwks.json", t.slug))).await.unwrap().json().await.unwrap();
+    let jwks: Value =
+        reqwest::get(p.url(&format!("/v1/tenants/{}/jwks.json", t.slug))).await.unwrap().json().await.unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
     assert!(key.get("d").is_none(), "no private part in the JWKS: {key}");
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.kid.as_deref(), key["kid"].as_str());
@@ -76,12 +80,17 @@ async fn a_join_token_admits_its_holder_to_its_room_only_until_it_expires_and_on
     let joined = join_with(&node, "board", &token).await;
     assert_eq!(joined["type"], "joined", "{joined}");
     assert_eq!(joined["role"], "moderator");
-    let me = joined["room"]["participants"].as_array().unwrap().iter().find(|x| x["id"] == joined["participant"]).cloned();
+    let me =
+        joined["room"]["participants"].as_array().unwrap().iter().find(|x| x["id"] == joined["participant"]).cloned();
     assert_eq!(me.unwrap()["display_name"], "Ann Api");
 
     // Another room: refused.
     let refused = join_with(&node, "standup", &token).await;
-    assert_eq!((refused["type"].as_str(), refused["code"].as_str()), (Some("error"), Some("token_wrong_room")), "{refused}");
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("token_wrong_room")),
+        "{refused}"
+    );
 
     // Tampered: the payload changed (moderator false -> the signature no longer matches).
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();

@@ -157,7 +157,11 @@ fn session_for(
 /// an unknown email takes as long as a wrong password.
 fn decoy_hash() -> &'static PasswordHash {
     static DECOY: OnceLock<PasswordHash> = OnceLock::new();
-    DECOY.get_or_init(|| crate::domain::PlainPassword::parse_account("password", "decoy password, never used").map(|p| p.hash()).unwrap_or_else(|_| PasswordHash::from_stored(String::new())))
+    DECOY.get_or_init(|| {
+        crate::domain::PlainPassword::parse_account("password", "decoy password, never used")
+            .map(|p| p.hash())
+            .unwrap_or_else(|_| PasswordHash::from_stored(String::new()))
+    })
 }
 
 /// Checks an internal account's password (argon2id, on the blocking pool).
@@ -213,15 +217,15 @@ pub async fn password(
             let who = ldap::authenticate(directory, bind_password.as_deref(), &login.username, &login.password)
                 .await
                 .map_err(|e| match e {
-                    ldap::LdapLoginError::InvalidCredentials => invalid_credentials(),
-                    ldap::LdapLoginError::Unavailable(message) => {
-                        ApiError::Unavailable { code: "directory_unavailable", message }
-                    }
-                    ldap::LdapLoginError::Misconfigured(message) => {
-                        tracing::warn!(tenant = %slug, %message, "the tenant's LDAP settings do not work");
-                        ApiError::Unavailable { code: "directory_misconfigured", message }
-                    }
-                })?;
+                ldap::LdapLoginError::InvalidCredentials => invalid_credentials(),
+                ldap::LdapLoginError::Unavailable(message) => {
+                    ApiError::Unavailable { code: "directory_unavailable", message }
+                }
+                ldap::LdapLoginError::Misconfigured(message) => {
+                    tracing::warn!(tenant = %slug, error = %message, "the tenant's LDAP settings do not work");
+                    ApiError::Unavailable { code: "directory_misconfigured", message }
+                }
+            })?;
             (LoginMethod::Ldap, who)
         }
         other => return Err(method_not_enabled("a password", other)),
@@ -249,7 +253,7 @@ fn provider_error(slug: &str, e: oidc::OidcLoginError) -> ApiError {
             ApiError::Unavailable { code: "provider_unavailable", message }
         }
         oidc::OidcLoginError::Misconfigured(message) => {
-            tracing::warn!(tenant = %slug, %message, "the tenant's OpenID settings do not work");
+            tracing::warn!(tenant = %slug, error = %message, "the tenant's OpenID settings do not work");
             ApiError::Unavailable { code: "provider_misconfigured", message }
         }
         oidc::OidcLoginError::Refused(message) => ApiError::LoginRefused { code: "login_refused", message },

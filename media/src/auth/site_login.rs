@@ -60,7 +60,8 @@ impl SiteLogin {
 
     /// POSTs `body` to the api; its answer (status and JSON), or 503 when it is down.
     async fn api(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let sent = self.http.post(format!("{}{path}", self.api_url)).bearer_auth(&self.api_key).json(&body).send().await;
+        let sent =
+            self.http.post(format!("{}{path}", self.api_url)).bearer_auth(&self.api_key).json(&body).send().await;
         match sent {
             Ok(response) => {
                 let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -164,8 +165,7 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
     {
         return too_many(&e);
     }
-    let (status, body) =
-        login.api("/v1/sessions", json!({"username": form.username, "password": form.password})).await;
+    let (status, body) = login.api("/v1/sessions", json!({"username": form.username, "password": form.password})).await;
     if !status.is_success() {
         tracing::info!(status = %status, code = %body["error"]["code"], "a login was refused");
         if body["error"]["code"] == "invalid_credentials"
@@ -215,15 +215,20 @@ struct StartQuery {
 }
 
 /// `GET /auth/oidc/start?next=/room`: sends the browser to the OpenID provider.
-async fn oidc_start(req: HttpRequest, query: web::Query<StartQuery>, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
+async fn oidc_start(
+    req: HttpRequest,
+    query: web::Query<StartQuery>,
+    login: Option<web::Data<SiteLogin>>,
+) -> HttpResponse {
     let Some(login) = login else {
         return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
     };
     let redirect_uri = format!("{}/auth/oidc/callback", login.origin(&req));
     let (status, body) = login.api("/v1/sessions/oidc", json!({"redirect_uri": redirect_uri})).await;
     let (Some(url), Some(pending)) = (body["authorization_url"].as_str(), body["pending"].as_str()) else {
-        tracing::warn!(status = %status, answer = %body, "an OpenID login could not start");
-        return login_failed(&body);
+        tracing::warn!(status = %status, code = %body["error"]["code"], "an OpenID login could not start");
+        let code = body["error"]["code"].as_str().unwrap_or("");
+        return login_failed(refusal_text(code), &local_path(query.next.as_deref()));
     };
     let secure = login.secure(&req);
     let age = CookieAge::minutes(10);
@@ -239,10 +244,10 @@ struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
-    error_description: Option<String>,
 }
 
-/// `GET /auth/oidc/callback`: the provider sent the browser back.
+/// `GET /auth/oidc/callback`: the provider sent the browser back. Whatever the
+/// outcome, the login's own cookies are cleared.
 async fn oidc_callback(
     req: HttpRequest,
     query: web::Query<CallbackQuery>,
@@ -252,40 +257,66 @@ async fn oidc_callback(
         return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
     };
     let query = query.into_inner();
-    if let Some(e) = query.error {
-        let message = query.error_description.unwrap_or(e);
-        return login_failed(&json!({"error": {"code": "login_refused", "message": message}}));
-    }
-    let pending = req.cookie(OIDC_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
-    let next = local_path(req.cookie(NEXT_COOKIE).as_ref().map(|c| c.value()));
-    let (status, body) = login
-        .api(
-            "/v1/sessions/oidc/callback",
-            json!({"pending": pending, "state": query.state.unwrap_or_default(), "code": query.code.unwrap_or_default()}),
-        )
-        .await;
-    let Some(token) = body["token"].as_str().filter(|_| status.is_success()) else {
-        tracing::info!(status = %status, code = %body["error"]["code"], "an OpenID login was refused");
-        return login_failed(&body);
-    };
     let secure = login.secure(&req);
-    let mut done = cookie(OIDC_COOKIE, String::new(), "/auth/oidc", secure, CookieAge::ZERO);
-    done.make_removal();
-    HttpResponse::SeeOther()
-        .insert_header(("Location", next))
-        .cookie(session_cookie(token, body["expires_at"].as_str(), secure))
-        .cookie(done)
-        .finish()
+    let next = local_path(req.cookie(NEXT_COOKIE).as_ref().map(|c| c.value()));
+    let pending = req.cookie(OIDC_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let mut answer = if let Some(code) = query.error {
+        // The provider's own description is not shown: anyone can put text in a link.
+        tracing::info!(error = %code, "the OpenID provider refused a login");
+        login_failed("The provider did not log you in.", &next)
+    } else {
+        let (status, body) = login
+            .api(
+                "/v1/sessions/oidc/callback",
+                json!({"pending": pending, "state": query.state.unwrap_or_default(), "code": query.code.unwrap_or_default()}),
+            )
+            .await;
+        match body["token"].as_str().filter(|_| status.is_success()) {
+            Some(token) => {
+                let mut ok = HttpResponse::SeeOther();
+                ok.insert_header(("Location", next.clone()));
+                ok.cookie(session_cookie(token, body["expires_at"].as_str(), secure));
+                ok.finish()
+            }
+            None => {
+                let code = body["error"]["code"].as_str().unwrap_or("");
+                tracing::info!(status = %status, %code, "an OpenID login was refused");
+                login_failed(refusal_text(code), &next)
+            }
+        }
+    };
+    for name in [OIDC_COOKIE, NEXT_COOKIE] {
+        let mut gone = cookie(name, String::new(), "/auth/oidc", secure, CookieAge::ZERO);
+        gone.make_removal();
+        let _ = answer.add_cookie(&gone);
+    }
+    answer
 }
 
-/// A page that says why a login failed, with a way back.
-fn login_failed(body: &Value) -> HttpResponse {
-    let message = body["error"]["message"].as_str().unwrap_or("the login did not succeed");
-    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+/// What a person is told when the api refuses an OpenID login (by its code).
+fn refusal_text(code: &str) -> &'static str {
+    match code {
+        "invalid_login_state" => "This login was not started here, or took too long. Please start again.",
+        "invalid_id_token" => "The provider's answer did not check out, so you were not logged in.",
+        "login_refused" => "The provider refused the login.",
+        "provider_unavailable" | "try_again_later" => {
+            "The login provider cannot be reached right now. Try again shortly."
+        }
+        "login_method_not_enabled" => "This site does not log people in with an OpenID provider.",
+        _ => "The login did not succeed.",
+    }
+}
+
+/// A page that says why a login failed, with a way back to where the person was going.
+fn login_failed(message: &str, next: &str) -> HttpResponse {
+    let escape =
+        |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     HttpResponse::Forbidden().content_type("text/html; charset=utf-8").body(format!(
         "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Login failed</title>\
          <link rel=\"stylesheet\" href=\"/assets/style.css\"><main><h1>Login failed</h1>\
-         <p id=\"login-error\" role=\"alert\">{escaped}</p><p><a href=\"/\">Back to the site</a></p></main></html>"
+         <p id=\"login-error\" role=\"alert\">{}</p><p><a id=\"back\" href=\"{}\">Back</a></p></main></html>",
+        escape(message),
+        escape(next),
     ))
 }
 

@@ -118,7 +118,8 @@ impl TokenCheck {
     /// Fetches the keys again, unless they were fetched a moment ago.
     async fn refresh(&self) -> Result<(), TokenError> {
         let _one_at_a_time = self.fetching.lock().await;
-        let recent = self.fetched.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() < REFETCH_AFTER);
+        let recent =
+            self.fetched.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() < REFETCH_AFTER);
         if recent {
             return Ok(());
         }

@@ -257,7 +257,12 @@ impl Room {
     }
 
     /// A moderator turned `who` away from the lobby.
-    fn deny(&mut self, who: ParticipantId, by: ParticipantId, over: &mut Vec<WaitOver>) -> Result<Vec<RoomEvent>, RoomError> {
+    fn deny(
+        &mut self,
+        who: ParticipantId,
+        by: ParticipantId,
+        over: &mut Vec<WaitOver>,
+    ) -> Result<Vec<RoomEvent>, RoomError> {
         let at = self.lobby_position(who)?;
         self.waiting.remove(at);
         over.push(WaitOver { id: who, news: WaitNews::Refused(RoomError::Denied) });

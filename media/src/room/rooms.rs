@@ -10,8 +10,8 @@
 
 use super::one_room::{Admitted, Arrival, Room, WaitNews, WaitOver};
 use super::{
-    Command, JoinRequest, ParticipantId, ReconnectToken, Role, RoomError, RoomEvent, RoomName, RoomPolicy, RoomSnapshot,
-    WaitReason,
+    Command, JoinRequest, ParticipantId, ReconnectToken, Role, RoomError, RoomEvent, RoomName, RoomPolicy,
+    RoomSnapshot, WaitReason,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;

@@ -6,11 +6,11 @@ use super::protocol::{Push, name_of};
 use crate::auth::{SiteAccess, TokenCheck};
 use crate::facts::Facts;
 use crate::password_attempts::PasswordAttempts;
-use crate::scheduled_meetings::ScheduledMeetings;
 use crate::room::{
     Command, JoinOutcome, JoinRequest, Joined, LeaveReason, News, ParticipantId, RoomError, RoomEvent, RoomName,
     RoomPolicy, Rooms,
 };
+use crate::scheduled_meetings::ScheduledMeetings;
 use crate::sfu::{Seat, SfuHandle, SpeakerChanges};
 use crate::turn::{IceServer, TurnConfig};
 use std::collections::HashMap;

@@ -4,7 +4,9 @@
 //! Replies carry the request's `id` as `re`. Unknown types, unknown fields, wrong
 //! versions and malformed JSON are answered with an `error` frame and change nothing.
 
-use crate::room::{DisplayName, MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomSnapshot, WaitReason};
+use crate::room::{
+    DisplayName, MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomSnapshot, WaitReason,
+};
 use crate::sfu::TrackSource;
 use serde::{Deserialize, Serialize};
 
@@ -45,21 +47,49 @@ pub(crate) enum Request {
         /// one, the site's session cookie is used if there is one.
         token: Option<String>,
     },
-    Publish { sdp: String, source: Option<TrackSource> },
-    Unpublish { source: TrackSource },
+    Publish {
+        sdp: String,
+        source: Option<TrackSource>,
+    },
+    Unpublish {
+        source: TrackSource,
+    },
     Subscribe,
-    SubscribeAnswer { sdp: String },
-    Media { audio_muted: bool, video_muted: bool, screen_sharing: bool },
-    Chat { text: String },
-    Mute { participant: String, kind: Kind },
-    MuteAll { kind: Kind },
-    Remove { participant: String },
-    GrantModerator { participant: String },
-    Lock { password: String },
+    SubscribeAnswer {
+        sdp: String,
+    },
+    Media {
+        audio_muted: bool,
+        video_muted: bool,
+        screen_sharing: bool,
+    },
+    Chat {
+        text: String,
+    },
+    Mute {
+        participant: String,
+        kind: Kind,
+    },
+    MuteAll {
+        kind: Kind,
+    },
+    Remove {
+        participant: String,
+    },
+    GrantModerator {
+        participant: String,
+    },
+    Lock {
+        password: String,
+    },
     Unlock,
     EndMeeting,
-    Admit { participant: String },
-    Deny { participant: String },
+    Admit {
+        participant: String,
+    },
+    Deny {
+        participant: String,
+    },
     Leave,
 }
 

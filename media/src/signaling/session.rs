@@ -5,14 +5,14 @@ use super::hub::{Hub, Outgoing, Place};
 use super::protocol::{self, JoinedFrame, Knock, MAX_FRAME_BYTES, Push, Reply, Request};
 use crate::auth::TokenError;
 use crate::password_attempts::AttemptsError;
-use crate::scheduled_meetings::MeetingRules;
 use crate::room::{
     Command, DisplayName, Identity, JoinOutcome, JoinRequest, Joined, MediaState, ParticipantId, ReconnectToken,
     RoomError, RoomName, RoomPassword, WaitReason,
 };
-use confer_vocabulary::{JoinClaims, SESSION_COOKIE};
+use crate::scheduled_meetings::MeetingRules;
 use crate::sfu::{Seat, SubscriberUpdate, SubscriberUpdates};
 use actix_web::{HttpRequest, HttpResponse, web};
+use confer_vocabulary::{JoinClaims, SESSION_COOKIE};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,13 +197,15 @@ impl Session {
         else {
             return Ok(false);
         };
-        if !terms.password_required || join.identity.is_moderator() || !self.hub.meeting_password_applies(&join.room)
-        {
+        if !terms.password_required || join.identity.is_moderator() || !self.hub.meeting_password_applies(&join.room) {
             return Ok(false);
         }
         meetings.password_matches(&join.room, password.expose()).await.map_err(|e| {
             tracing::warn!(room = %join.room.as_str(), error = %e, "a meeting password could not be checked");
-            Reply::Error { code: "try_again_later", message: "the password cannot be checked right now; try again".into() }
+            Reply::Error {
+                code: "try_again_later",
+                message: "the password cannot be checked right now; try again".into(),
+            }
         })
     }
 

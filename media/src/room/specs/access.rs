@@ -66,7 +66,9 @@ fn a_guest_waits_for_the_host_and_enters_on_their_own_when_the_host_comes() {
     let ann = seated(rooms.arrive(host("standup", "Ann"), t(61)).unwrap());
     assert_eq!(ann.events.iter().filter(|e| matches!(e, RoomEvent::MeetingStarted { .. })).count(), 1);
     assert!(
-        ann.events.iter().any(|e| matches!(e, RoomEvent::ParticipantJoined { participant, .. } if participant.id == guest.id)),
+        ann.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::ParticipantJoined { participant, .. } if participant.id == guest.id)),
         "the room is told the guest joined"
     );
     let news = rooms.take_news();
@@ -130,14 +132,15 @@ fn with_the_lobby_on_a_newcomer_knocks_and_moderators_admit_or_deny() {
     let cleo = waiting(rooms.arrive(request("standup", "Cleo"), t(2)).unwrap(), WaitReason::Lobby);
 
     let events = act(&mut rooms, "standup", ann.participant, Command::Admit { target: bob.id }, t(3));
-    assert!(matches!(events[0], RoomEvent::KnockEnded { outcome: KnockOutcome::Admitted, by: Some(by), .. } if by == ann.participant));
+    assert!(
+        matches!(events[0], RoomEvent::KnockEnded { outcome: KnockOutcome::Admitted, by: Some(by), .. } if by == ann.participant)
+    );
     assert!(matches!(&events[1], RoomEvent::ParticipantJoined { participant, .. } if participant.id == bob.id));
     let news = rooms.take_news();
     assert!(matches!(&news[0].news, News::Seated(j) if j.participant == bob.id && j.room.participants.len() == 2));
 
-    let error = refused(&mut rooms, |rooms| {
-        rooms.handle(&room("standup"), bob.id, Command::Admit { target: cleo.id }, t(4))
-    });
+    let error =
+        refused(&mut rooms, |rooms| rooms.handle(&room("standup"), bob.id, Command::Admit { target: cleo.id }, t(4)));
     assert_eq!(error, RoomError::NotModerator);
 
     let events = act(&mut rooms, "standup", ann.participant, Command::Deny { target: cleo.id }, t(5));
@@ -155,7 +158,11 @@ fn those_waiting_for_the_host_knock_on_the_lobby_once_the_host_comes() {
     let mut rooms = node_with(policy(true, true, true));
     let guest = waiting(rooms.arrive(request("standup", "Guest"), t(0)).unwrap(), WaitReason::Host);
     let ann = seated(rooms.arrive(host("standup", "Ann"), t(1)).unwrap());
-    assert!(ann.events.iter().any(|e| matches!(e, RoomEvent::ParticipantKnocking { participant, .. } if *participant == guest.id)));
+    assert!(
+        ann.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::ParticipantKnocking { participant, .. } if *participant == guest.id))
+    );
     assert!(matches!(rooms.take_news()[0].news, News::InLobby));
     act(&mut rooms, "standup", ann.participant, Command::Admit { target: guest.id }, t(2));
     assert!(matches!(&rooms.take_news()[0].news, News::Seated(j) if j.role == Role::Participant));
@@ -211,7 +218,10 @@ fn a_scheduled_meetings_password_locks_its_room_and_only_the_apis_word_opens_it(
     assert_eq!(error, RoomError::PasswordRequired, "even the first to come needs the meeting's password");
     let wrong = with_meeting(request_with_password("board", "Ann", "guess"), true, None);
     assert_eq!(refused(&mut rooms, |rooms| rooms.arrive(wrong, t(1))), RoomError::WrongPassword);
-    let right = JoinRequest { meeting_password_ok: true, ..with_meeting(request_with_password("board", "Ann", "x"), true, None) };
+    let right = JoinRequest {
+        meeting_password_ok: true,
+        ..with_meeting(request_with_password("board", "Ann", "x"), true, None)
+    };
     let ann = seated(rooms.arrive(right, t(2)).unwrap());
     assert!(rooms.snapshot(&room("board")).unwrap().locked);
     assert!(rooms.meeting_password_applies(&room("board")));
