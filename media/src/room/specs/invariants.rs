@@ -177,3 +177,172 @@ fn whatever_happens_rooms_stay_moderated_within_the_cap_without_duplicates_or_em
         assert!(outcomes.get(code).copied().unwrap_or(0) > 10, "{code} too rare: {outcomes:?}");
     }
 }
+
+/// Who someone joining is, in the run with logins.
+fn identity_of(n: usize) -> Identity {
+    match n {
+        0 => Identity::Anonymous,
+        1 => Identity::Authenticated { moderator: false },
+        _ => Identity::Authenticated { moderator: true },
+    }
+}
+
+/// Those the logins run believes are waiting, by room and id.
+type Waiters = BTreeMap<(RoomName, ParticipantId), (WaitReason, Identity)>;
+
+#[test]
+fn with_logins_and_a_lobby_nobody_moderates_without_a_login_that_says_so_and_every_wait_ends_accounted_for() {
+    let policy = RoomPolicy { max_participants: CAP, auth_required: true, guests_allowed: true, lobby: true };
+    let mut rooms = Rooms::with_seed(policy, 99);
+    let mut rng = Lcg(0xacce_55);
+    let mut now = t(0);
+    let mut identities: BTreeMap<ParticipantId, Identity> = BTreeMap::new();
+    let mut waiters = Waiters::new();
+    let mut started_minus_ended = 0_i64;
+    let mut seats_by_events: BTreeMap<RoomName, i64> = BTreeMap::new();
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+
+    for step in 0..6_000 {
+        if step == 3_000 {
+            rooms.set_policy(RoomPolicy { guests_allowed: false, lobby: false, ..policy });
+        }
+        now += Duration::from_millis(rng.below(4_000) as u64);
+        let name = ROOMS[rng.below(ROOMS.len())];
+        let seated = ids(&rooms, name);
+        let actor = rng.pick(&seated).copied();
+        let in_lobby: Vec<ParticipantId> = rooms.lobby(&room(name)).into_iter().map(|(id, _)| id).collect();
+        let before = rooms.clone();
+        let result: Result<Vec<RoomEvent>, RoomError> = match (rng.below(12), actor) {
+            (0..=4, _) => {
+                let identity = identity_of(rng.below(3));
+                let given = rng.pick(&[None, Some("a")]).copied().flatten().map(password);
+                let request = JoinRequest { identity, password: given, ..request(name, "Someone") };
+                rooms.arrive(request, now).map(|outcome| match outcome {
+                    JoinOutcome::Seated(joined) => {
+                        *outcomes.entry("seated").or_default() += 1;
+                        identities.insert(joined.participant, identity);
+                        joined.events
+                    }
+                    JoinOutcome::Waiting(w) => {
+                        *outcomes
+                            .entry(if w.reason == WaitReason::Host { "wait_host" } else { "wait_lobby" })
+                            .or_default() += 1;
+                        waiters.insert((w.room, w.id), (w.reason, identity));
+                        w.events
+                    }
+                })
+            }
+            (5, _) => {
+                let mine: Vec<ParticipantId> =
+                    waiters.keys().filter(|(r, _)| r.as_str() == name).map(|(_, id)| *id).collect();
+                match rng.pick(&mine).copied() {
+                    Some(id) => {
+                        waiters.remove(&(room(name), id));
+                        *outcomes.entry("withdrawn").or_default() += 1;
+                        Ok(rooms.withdraw(&room(name), id))
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
+            (6, _) => Ok(rooms.tick(now)),
+            (7, Some(actor)) => rooms.connection_lost(&room(name), actor, now),
+            (8, Some(actor)) => match rng.pick(&in_lobby).copied() {
+                Some(target) => rooms.handle(&room(name), actor, Command::Admit { target }, now),
+                None => Ok(Vec::new()),
+            },
+            (9, Some(actor)) => match rng.pick(&in_lobby).copied() {
+                Some(target) => rooms.handle(&room(name), actor, Command::Deny { target }, now),
+                None => Ok(Vec::new()),
+            },
+            (10, Some(actor)) => rooms.handle(&room(name), actor, Command::Leave, now),
+            (_, Some(actor)) => match rng.below(3) {
+                0 => rooms.handle(&room(name), actor, Command::EndMeeting, now),
+                1 => rooms.handle(&room(name), actor, Command::Lock { password: password("a") }, now),
+                _ => rooms.handle(&room(name), actor, Command::Unlock, now),
+            },
+            (_, None) => Ok(Vec::new()),
+        };
+        match &result {
+            Err(error) => {
+                assert!(rooms == before, "step {step}: refused with {error:?}, yet the rooms changed");
+                *outcomes.entry(error.code()).or_default() += 1;
+            }
+            Ok(events) => {
+                for event in events {
+                    match event {
+                        RoomEvent::MeetingStarted { .. } => started_minus_ended += 1,
+                        RoomEvent::MeetingEnded { .. } => started_minus_ended -= 1,
+                        RoomEvent::ParticipantJoined { room, .. } => {
+                            *seats_by_events.entry(room.clone()).or_default() += 1
+                        }
+                        RoomEvent::ParticipantLeft { room, .. } => {
+                            *seats_by_events.entry(room.clone()).or_default() -= 1
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        for item in rooms.take_news() {
+            let key = (item.room.clone(), item.id);
+            let (_, identity) = *waiters.get(&key).unwrap_or_else(|| panic!("step {step}: news for a stranger"));
+            match item.news {
+                News::Seated(joined) => {
+                    *outcomes.entry("let_in").or_default() += 1;
+                    assert_eq!(joined.participant, item.id, "step {step}");
+                    assert_eq!(
+                        joined.role == Role::Moderator,
+                        identity.is_moderator(),
+                        "step {step}: a waiter's role comes from their login"
+                    );
+                    identities.insert(item.id, identity);
+                    waiters.remove(&key);
+                }
+                News::InLobby => {
+                    *outcomes.entry("now_in_lobby").or_default() += 1;
+                    waiters.insert(key, (WaitReason::Lobby, identity));
+                }
+                News::Refused(e) => {
+                    *outcomes.entry(e.code()).or_default() += 1;
+                    waiters.remove(&key);
+                }
+            }
+        }
+
+        // What the rules hold and what the run tracked agree, room by room.
+        for name in ROOMS {
+            let snapshot = rooms.snapshot(&room(name));
+            let seats = snapshot.as_ref().map_or(0, |s| s.participants.len());
+            assert!(seats <= CAP as usize, "step {step}: over the cap");
+            assert_eq!(seats_by_events.get(&room(name)).copied().unwrap_or(0), seats as i64, "step {step}: {name}");
+            for p in snapshot.iter().flat_map(|s| &s.participants) {
+                let identity = identities.get(&p.id).copied().unwrap_or_default();
+                assert_eq!(
+                    p.role == Role::Moderator,
+                    identity.is_moderator(),
+                    "step {step}: {name}: {:?} is {:?} with {identity:?}",
+                    p.id,
+                    p.role
+                );
+            }
+            let mut lobby: Vec<_> = rooms.lobby(&room(name)).into_iter().map(|(id, _)| id).collect();
+            let mut tracked: Vec<_> = waiters
+                .iter()
+                .filter(|((r, _), (reason, _))| r.as_str() == name && *reason == WaitReason::Lobby)
+                .map(|((_, id), _)| *id)
+                .collect();
+            lobby.sort();
+            tracked.sort();
+            assert_eq!(lobby, tracked, "step {step}: the lobby of {name}");
+            let waiting_for_host =
+                waiters.iter().any(|((r, _), (reason, _))| r.as_str() == name && *reason == WaitReason::Host);
+            assert!(!(waiting_for_host && seats > 0), "step {step}: someone waits for a host in an open room {name}");
+        }
+        assert_eq!(started_minus_ended, rooms.len() as i64, "step {step}: meetings started and ended do not add up");
+    }
+
+    for what in ["seated", "wait_host", "wait_lobby", "let_in", "now_in_lobby", "withdrawn", "denied", "login_required"]
+    {
+        assert!(outcomes.get(what).copied().unwrap_or(0) > 10, "{what} too rare: {outcomes:?}");
+    }
+}
