@@ -194,7 +194,7 @@ type Waiters = BTreeMap<(RoomName, ParticipantId), (WaitReason, Identity)>;
 fn with_logins_and_a_lobby_nobody_moderates_without_a_login_that_says_so_and_every_wait_ends_accounted_for() {
     let policy = RoomPolicy { max_participants: CAP, auth_required: true, guests_allowed: true, lobby: true };
     let mut rooms = Rooms::with_seed(policy, 99);
-    let mut rng = Lcg(0xacce_55);
+    let mut rng = Lcg(0x00ac_ce55);
     let mut now = t(0);
     let mut identities: BTreeMap<ParticipantId, Identity> = BTreeMap::new();
     let mut waiters = Waiters::new();
