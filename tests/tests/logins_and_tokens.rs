@@ -84,6 +84,11 @@ async fn a_join_token_admits_its_holder_to_its_room_only_until_it_expires_and_on
         joined["room"]["participants"].as_array().unwrap().iter().find(|x| x["id"] == joined["participant"]).cloned();
     assert_eq!(me.unwrap()["display_name"], "Ann Api");
 
+    // A join token is not a session: as the site's cookie it counts for nothing.
+    let mut s = node.signaling(Some(&format!("confer_session={token}"))).await;
+    let reply = s.request(json!({"type": "join", "room": "board"})).await;
+    assert_eq!(reply["code"], "invalid_display_name", "joined as a guest, who must give a name: {reply}");
+
     // Another room: refused.
     let refused = join_with(&node, "standup", &token).await;
     assert_eq!(

@@ -12,7 +12,6 @@
 
 use super::token_check::TokenCheck;
 use crate::password_attempts::{AttemptsError, PasswordAttempts};
-use crate::room::RoomName;
 use crate::signaling::Hub;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
 use actix_web::http::StatusCode;
@@ -126,15 +125,11 @@ fn session_cookie(token: &str, expires_at: Option<&str>, secure: bool) -> Cookie
 async fn session(req: HttpRequest, hub: web::Data<Arc<Hub>>, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
     let site = hub.site_access();
     let mut user = Value::Null;
-    if let (Some(login), Some(cookie)) = (login, req.cookie(SESSION_COOKIE)) {
-        // Any valid room name will do: session tokens are not tied to one.
-        let any_room = RoomName::parse("lobby").ok();
-        if let Some(room) = any_room
-            && let Ok(claims) = login.tokens.check(cookie.value(), &room).await
-        {
-            user = json!({"id": claims.user.id, "name": claims.user.name, "email": claims.user.email,
-                          "moderator": claims.moderator, "method": claims.method});
-        }
+    if let (Some(login), Some(cookie)) = (login, req.cookie(SESSION_COOKIE))
+        && let Ok(claims) = login.tokens.check_session(cookie.value()).await
+    {
+        user = json!({"id": claims.user.id, "name": claims.user.name, "email": claims.user.email,
+                      "moderator": claims.moderator, "method": claims.method});
     }
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

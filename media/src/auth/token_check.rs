@@ -89,6 +89,28 @@ impl TokenCheck {
     /// The claims of `token`, if it is a valid token of this tenant. A join token
     /// must name `room`; a session token admits to any room.
     pub async fn check(&self, token: &str, room: &RoomName) -> Result<JoinClaims, TokenError> {
+        let claims = self.check_signed(token).await?;
+        if claims.kind == TokenKind::Join {
+            let named = claims.room.as_deref().unwrap_or_default();
+            if RoomName::parse(named).ok().as_ref() != Some(room) {
+                return Err(TokenError::WrongRoom(named.to_owned()));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a session token (the site's cookie), if it is a valid one of
+    /// this tenant; a join token is not a session.
+    pub async fn check_session(&self, token: &str) -> Result<JoinClaims, TokenError> {
+        let claims = self.check_signed(token).await?;
+        if claims.kind != TokenKind::Session {
+            return Err(TokenError::Malformed("a join token is not a session".into()));
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `token` once its signature, issuer, audience and expiry check out.
+    async fn check_signed(&self, token: &str) -> Result<JoinClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed(format!("algorithm {:?} is not accepted", header.alg)));
@@ -101,14 +123,7 @@ impl TokenCheck {
                 self.key(&kid).ok_or(TokenError::UnknownKey)?
             }
         };
-        let claims = verify(token, &key, &self.tenant)?;
-        if claims.kind == TokenKind::Join {
-            let named = claims.room.as_deref().unwrap_or_default();
-            if RoomName::parse(named).ok().as_ref() != Some(room) {
-                return Err(TokenError::WrongRoom(named.to_owned()));
-            }
-        }
-        Ok(claims)
+        verify(token, &key, &self.tenant)
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {

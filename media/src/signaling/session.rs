@@ -179,7 +179,8 @@ impl Session {
                 Ok(None)
             };
         };
-        match tokens.check(&token, room).await {
+        let checked = if given { tokens.check(&token, room).await } else { tokens.check_session(&token).await };
+        match checked {
             Ok(claims) => Ok(Some(claims)),
             Err(e) if given => Err(token_refused(&e)),
             Err(e) => {
