@@ -166,6 +166,12 @@ async fn main() -> anyhow::Result<()> {
             if let Some(login) = &login {
                 login.limit_attempts(attempts.clone());
             }
+            if let Some(tokens) = &tokens {
+                let revoked = confer_media::auth::RevokedSessions::connect(url, &prefix)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot reach Redis at CONFER_REDIS_URL: {e}"))?;
+                tokens.follow_logouts(revoked);
+            }
             hub.limit_password_attempts(attempts);
         }
         None => tracing::warn!("CONFER_REDIS_URL is not set: wrong room passwords are not rate-limited"),

@@ -231,6 +231,15 @@ async fn an_internal_login_sets_an_httponly_lax_cookie_that_logout_clears_and_re
     let cleared = session_cookie(&res).expect("the cookie is cleared");
     assert!(cleared.to_ascii_lowercase().contains("max-age=0"), "{cleared}");
     assert!(who_is_logged_in(&node, Some(cleared.split(';').next().unwrap())).await.is_null());
+    // A copy of the old cookie no longer works either: the session ended on the node.
+    assert!(who_is_logged_in(&node, Some(&pair)).await.is_null(), "a logged-out session is refused");
+    let mut copied = node.signaling(Some(&pair)).await;
+    let reply = copied.request(json!({"type": "join", "room": "weekly"})).await;
+    assert_eq!(reply["code"], "invalid_display_name", "the old cookie makes nobody: {reply}");
+    let mut with_token = node.signaling(None).await;
+    let token = pair.trim_start_matches("confer_session=");
+    let reply = with_token.request(json!({"type": "join", "room": "weekly", "token": token})).await;
+    assert_eq!(reply["code"], "session_ended", "{reply}");
 
     // Refusals, each with a JSON body saying why.
     let (status, cookie, body) = login(&node, "bea@example.org", "wrong-password").await;

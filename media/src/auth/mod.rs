@@ -1,10 +1,13 @@
 //! Who is joining: join and session tokens checked against the tenant's keys
-//! (`token_check`), and logging in on the tenant's site (`site_login`), where the api
-//! checks passwords and OpenID answers with the tenant's back-end.
+//! (`token_check`), sessions ended by logging out (`revoked_sessions`), and logging in
+//! on the tenant's site (`site_login`), where the api checks passwords and OpenID
+//! answers with the tenant's back-end.
 
+pub mod revoked_sessions;
 pub mod site_login;
 pub mod token_check;
 
+pub use revoked_sessions::RevokedSessions;
 pub use site_login::SiteLogin;
 pub use token_check::{TokenCheck, TokenError};
 

@@ -188,9 +188,25 @@ fn too_many(e: &AttemptsError) -> HttpResponse {
     }
 }
 
-/// `POST /auth/logout`: the session cookie is cleared.
+/// `POST /auth/logout`: the session ends on every node of the tenant (its id is
+/// recorded in Redis until it would have expired), and the cookie is cleared.
 async fn logout(req: HttpRequest, login: Option<web::Data<SiteLogin>>) -> HttpResponse {
-    let secure = login.is_some_and(|l| l.secure(&req));
+    let secure = login.as_ref().is_some_and(|l| l.secure(&req));
+    if let (Some(login), Some(session)) = (&login, req.cookie(SESSION_COOKIE))
+        && let Some(revoked) = login.tokens.logouts()
+        && let Ok(claims) = login.tokens.check_session(session.value()).await
+    {
+        let left = u64::try_from(claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0) + 60;
+        if let Err(e) = revoked.revoke(&claims.jti, Duration::from_secs(left)).await {
+            tracing::warn!(error = %e, "a logout could not be recorded");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "try_again_later",
+                "logging out is unavailable right now; try again",
+            );
+        }
+        tracing::info!(jti = %claims.jti, user = %claims.sub, "logged out");
+    }
     let mut gone = cookie(SESSION_COOKIE, String::new(), "/", secure, CookieAge::ZERO);
     gone.make_removal();
     HttpResponse::NoContent().cookie(gone).finish()

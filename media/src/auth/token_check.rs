@@ -3,6 +3,7 @@
 //! a key not seen yet, at most every few seconds), its issuer, its audience (this
 //! node's tenant), its expiry, and, for a join token, its room.
 
+use super::RevokedSessions;
 use confer_vocabulary::{JoinClaims, RoomName, TOKEN_ISSUER, TokenKind};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -41,6 +42,12 @@ pub enum TokenError {
     /// The keys could not be fetched.
     #[error("the site's token keys cannot be read right now; try again")]
     KeysUnavailable,
+    /// A session that was logged out.
+    #[error("this session was logged out; log in again")]
+    LoggedOut,
+    /// Whether the session was logged out cannot be told right now (Redis).
+    #[error("sessions cannot be checked right now; try again")]
+    SessionsUnavailable,
 }
 
 impl TokenError {
@@ -49,7 +56,8 @@ impl TokenError {
         match self {
             Self::Expired => "token_expired",
             Self::WrongRoom(_) => "token_wrong_room",
-            Self::KeysUnavailable => "try_again_later",
+            Self::KeysUnavailable | Self::SessionsUnavailable => "try_again_later",
+            Self::LoggedOut => "session_ended",
             _ => "invalid_token",
         }
     }
@@ -65,6 +73,8 @@ pub struct TokenCheck {
     fetched: Mutex<Option<Instant>>,
     /// Serialises fetches, so that a burst of unknown kids costs one request.
     fetching: tokio::sync::Mutex<()>,
+    /// Sessions logged out, when there is a Redis.
+    revoked: std::sync::OnceLock<RevokedSessions>,
 }
 
 impl std::fmt::Debug for TokenCheck {
@@ -83,18 +93,32 @@ impl TokenCheck {
             keys: RwLock::new(HashMap::new()),
             fetched: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
+            revoked: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Refuses sessions logged out (on any node of the tenant) from now on (once).
+    pub fn follow_logouts(&self, revoked: RevokedSessions) {
+        let _ = self.revoked.set(revoked);
+    }
+
+    /// Where logouts are recorded, when there is a Redis.
+    pub fn logouts(&self) -> Option<&RevokedSessions> {
+        self.revoked.get()
     }
 
     /// The claims of `token`, if it is a valid token of this tenant. A join token
     /// must name `room`; a session token admits to any room.
     pub async fn check(&self, token: &str, room: &RoomName) -> Result<JoinClaims, TokenError> {
         let claims = self.check_signed(token).await?;
-        if claims.kind == TokenKind::Join {
-            let named = claims.room.as_deref().unwrap_or_default();
-            if RoomName::parse(named).ok().as_ref() != Some(room) {
-                return Err(TokenError::WrongRoom(named.to_owned()));
+        match claims.kind {
+            TokenKind::Join => {
+                let named = claims.room.as_deref().unwrap_or_default();
+                if RoomName::parse(named).ok().as_ref() != Some(room) {
+                    return Err(TokenError::WrongRoom(named.to_owned()));
+                }
             }
+            TokenKind::Session => self.not_logged_out(&claims).await?,
         }
         Ok(claims)
     }
@@ -106,7 +130,23 @@ impl TokenCheck {
         if claims.kind != TokenKind::Session {
             return Err(TokenError::Malformed("a join token is not a session".into()));
         }
+        self.not_logged_out(&claims).await?;
         Ok(claims)
+    }
+
+    /// Refuses a session that was logged out (or, with Redis unreachable, any session).
+    async fn not_logged_out(&self, claims: &JoinClaims) -> Result<(), TokenError> {
+        let Some(revoked) = self.revoked.get() else {
+            return Ok(());
+        };
+        match revoked.is_revoked(&claims.jti).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(TokenError::LoggedOut),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether a session was logged out; refusing it");
+                Err(TokenError::SessionsUnavailable)
+            }
+        }
     }
 
     /// The claims of `token` once its signature, issuer, audience and expiry check out.
