@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod facts;
 pub mod password_attempts;
+pub mod redis_link;
 pub mod room;
 pub mod scheduled_meetings;
 pub mod sfu;

@@ -37,12 +37,7 @@ impl PasswordAttempts {
     /// Counts in the Redis at `url`, under keys starting with `prefix` (the tenant):
     /// `limit` wrong tries per `window`.
     pub async fn connect(url: &str, prefix: &str, limit: u32, window: Duration) -> Result<Self, AttemptsError> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1);
-        let redis = ConnectionManager::new_with_config(client, config).await?;
+        let redis = crate::redis_link::connect(url).await?;
         Ok(Self { redis, prefix: prefix.to_owned(), kind: "room-password-failures", limit, window })
     }
 

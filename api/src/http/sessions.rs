@@ -15,7 +15,7 @@ use super::{ApiError, AppState};
 use crate::domain::{AuthMode, EmailAddress, PasswordHash, SealedSecret, TenantSettings, UserRole};
 use crate::login::{LoggedIn, ldap, oidc};
 use crate::secrets::DataKey;
-use crate::store::{Scope, tenants, users};
+use crate::store::{Scope, users};
 use crate::token_signer::TokenSigner;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -96,10 +96,7 @@ pub struct Session {
 
 /// The tenant's slug, settings and data key.
 async fn tenant_of(state: &AppState, tenant: Uuid) -> Result<(String, TenantSettings, DataKey), ApiError> {
-    let tx = state.store.begin(Scope::Tenant(tenant)).await?;
-    let row = tenants::find(&tx, tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
-    let key = state.tenant_keys.load(&tx, tenant).await?;
-    tx.commit().await?;
+    let (row, key) = super::tokens::tenant_and_key(state, tenant).await?;
     Ok((row.slug.clone(), row.settings()?, key))
 }
 

@@ -87,14 +87,16 @@ fn claims_of(body: MintToken, tenant_slug: &str, now: DateTime<Utc>) -> Result<J
     })
 }
 
-/// The tenant's slug and signing key.
-pub(crate) async fn signer_of(state: &AppState, tenant: Uuid) -> Result<(String, TokenSigner), ApiError> {
+/// The tenant's row and data key, read in one transaction.
+pub(crate) async fn tenant_and_key(
+    state: &AppState,
+    tenant: Uuid,
+) -> Result<(tenants::TenantRow, crate::secrets::DataKey), ApiError> {
     let tx = state.store.begin(Scope::Tenant(tenant)).await?;
     let row = tenants::find(&tx, tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
     let key = state.tenant_keys.load(&tx, tenant).await?;
     tx.commit().await?;
-    let signer = TokenSigner::of(&key).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((row.slug, signer))
+    Ok((row, key))
 }
 
 /// Mints a join token for one person and one room.
@@ -105,7 +107,9 @@ pub async fn mint(
     auth: Authenticated,
     body: JsonBody<MintToken>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, signer) = signer_of(&state, auth.tenant_id).await?;
+    let (tenant, key) = tenant_and_key(&state, auth.tenant_id).await?;
+    let signer = TokenSigner::of(&key).map_err(|e| ApiError::Internal(e.into()))?;
+    let slug = tenant.slug;
     let claims = claims_of(body.value, &slug, Utc::now())?;
     let token = signer.sign(&claims).map_err(|e| ApiError::Internal(e.into()))?;
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);

@@ -17,12 +17,7 @@ pub struct RevokedSessions {
 impl RevokedSessions {
     /// Keeps them in the Redis at `url`, under keys starting with `prefix` (the tenant).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1);
-        let redis = ConnectionManager::new_with_config(client, config).await?;
+        let redis = crate::redis_link::connect(url).await?;
         Ok(Self { redis, prefix: prefix.to_owned() })
     }
 
