@@ -442,3 +442,49 @@ async fn an_internal_account_logs_in_with_the_pages_form_and_a_guest_waits_for_t
         let _ = b.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_meeting_link_with_a_join_token_lets_its_holder_in_by_the_tokens_name_and_role() {
+    // A site where only people who log in get in: the token is the way in.
+    let site = Site::start("login-jwt").await;
+    site.patch(json!({"auth": "internal", "guests_allowed": false})).await;
+    site.node.wait_for_access("internal", false).await;
+    let (status, minted) = site
+        .send(
+            Method::POST,
+            "/v1/tokens",
+            json!({"room": "Launch", "user": {"id": "app-7", "name": "Tia Token", "email": "tia@example.org"},
+                   "moderator": true, "ttl": 600}),
+        )
+        .await;
+    assert_eq!(status, 201, "{minted}");
+    let token = minted["token"].as_str().expect("a token");
+    assert!(minted["url"].as_str().is_some_and(|u| u.ends_with(&format!("/launch?jwt={token}"))), "{minted}");
+
+    let mut browsers = Browsers::start().await;
+    let holder = browsers.open().await;
+    holder.goto(&site.node.url(&format!("/launch?jwt={token}&prejoin=0"))).await.unwrap();
+    wait_long(
+        &holder,
+        "const s = window.confer.state; return !!s.me && s.role === 'moderator'",
+        "the token's holder to be in as its moderator",
+    )
+    .await;
+    assert_eq!(people(&holder).await, json!(["Tia Token"]), "the name comes from the token");
+
+    // The same link with the token altered lets nobody in, and says why.
+    let forger = browsers.open().await;
+    // One character of the signature changed (well inside it: the last one carries
+    // padding bits).
+    let at = token.len() - 10;
+    let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+    let altered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+    forger.goto(&site.node.url(&format!("/launch?jwt={altered}&prejoin=0"))).await.unwrap();
+    wait_long(
+        &forger,
+        "return document.getElementById('notice').textContent.includes('not valid for this meeting')",
+        "the altered link to be refused with a message",
+    )
+    .await;
+    assert_eq!(run(&forger, "return window.confer.state.me").await, Value::Null);
+}
