@@ -89,6 +89,9 @@ pub struct ApiConfig {
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Custom domains a tenant may hold.
+    #[arg(long, env = "CONFER_MAX_DOMAINS_PER_TENANT", default_value_t = 10)]
+    pub max_domains_per_tenant: u32,
     /// How long a login on a tenant's site lasts (its session token's life), seconds.
     #[arg(long, env = "CONFER_SESSION_TTL_SECONDS", default_value_t = 43_200)]
     pub session_ttl_seconds: u64,

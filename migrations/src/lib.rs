@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_event_store;
 mod m0002_append_in_one_statement;
 mod m0003_room_facts;
+mod m0004_domains_and_outbox;
 mod sql_migration;
 
 use sql_migration::SqlMigration;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_event_store::MIGRATION),
             Box::new(m0002_append_in_one_statement::MIGRATION),
             Box::new(m0003_room_facts::MIGRATION),
+            Box::new(m0004_domains_and_outbox::MIGRATION),
         ]
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 async fn snapshot(p: &TestPlatform) -> Value {
     let mut tables = serde_json::Map::new();
-    for table in ["tenants", "api_keys", "users", "meetings"] {
+    for table in ["tenants", "api_keys", "users", "meetings", "domains"] {
         let rows = p.json(&format!("SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY id), '[]') FROM {table} t")).await;
         tables.insert(table.to_owned(), rows);
     }
@@ -74,12 +74,21 @@ async fn rebuilt_read_models_equal_the_live_ones() {
         )
         .await;
         p.send(&t, Method::DELETE, &format!("/v1/meetings/{}", m2["id"].as_str().unwrap()), None).await;
+        let (status, kept) =
+            p.send(&t, Method::POST, "/v1/domains", Some(json!({"hostname": format!("meet.{slug}.example")}))).await;
+        assert_eq!(status, 202, "{kept}");
+        let (_, dropped) =
+            p.send(&t, Method::POST, "/v1/domains", Some(json!({"hostname": format!("old.{slug}.example")}))).await;
+        p.send(&t, Method::DELETE, &format!("/v1/domains/{}", dropped["id"].as_str().unwrap()), None).await;
     }
     let live = snapshot(&p).await;
     assert_eq!(live["meetings"].as_array().unwrap().len(), 4);
     assert_eq!(live["users"].as_array().unwrap().len(), 4);
     let types = p.json("SELECT jsonb_agg(DISTINCT event_type) FROM events").await;
-    assert_eq!(types.as_array().unwrap().len(), 11, "every event type is replayed: {types}");
+    assert_eq!(types.as_array().unwrap().len(), 13, "every event type is replayed: {types}");
+    assert_eq!(live["domains"].as_array().unwrap().len(), 2);
+    let jobs = p.scalar("SELECT count(*) FROM outbox").await;
+    assert_eq!(jobs, 4, "one check_domain job per domain added");
 
     // Damage the read models, then rebuild them with the real command.
     p.scalar("WITH d AS (DELETE FROM meetings RETURNING 1) SELECT count(*) FROM d").await;
@@ -88,4 +97,5 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     let (ok, _) = p.run_cli(&["rebuild-projections"]);
     assert!(ok, "rebuild-projections succeeds");
     assert_eq!(snapshot(&p).await, live, "rebuilt rows equal the live ones, column for column");
+    assert_eq!(p.scalar("SELECT count(*) FROM outbox").await, jobs, "replaying the log queues no jobs");
 }

@@ -1,7 +1,7 @@
 //! The events: every change to a tenant, its keys, users and meetings, as recorded
 //! in the append-only log. Read models are projections of these and nothing else.
 
-use super::{EmailAddress, PasswordHash, RoomName, TenantSettings, UserRole};
+use super::{EmailAddress, Hostname, PasswordHash, RoomName, TenantSettings, UserRole};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -68,6 +68,11 @@ pub enum DomainEvent {
     RoomUnlocked { room: String, by: String, node_time: DateTime<Utc> },
     /// The meeting ended (`by` a moderator, or empty when the last one left).
     MeetingEnded { room: String, by: Option<String>, node_time: DateTime<Utc> },
+    /// The tenant brought a custom domain; it is proved by a CNAME to `cname_target`
+    /// or a TXT record `txt_name` = `txt_value`.
+    DomainAdded { domain_id: Uuid, hostname: Hostname, cname_target: String, txt_name: String, txt_value: String },
+    /// The tenant gave a custom domain up.
+    DomainRemoved { domain_id: Uuid, hostname: Hostname },
 }
 
 impl DomainEvent {
@@ -91,6 +96,8 @@ impl DomainEvent {
             Self::RoomLocked { .. } => "RoomLocked",
             Self::RoomUnlocked { .. } => "RoomUnlocked",
             Self::MeetingEnded { .. } => "MeetingEnded",
+            Self::DomainAdded { .. } => "DomainAdded",
+            Self::DomainRemoved { .. } => "DomainRemoved",
         }
     }
 
@@ -140,6 +147,10 @@ impl StreamId {
     /// The stream of one meeting.
     pub fn meeting(id: Uuid) -> Self {
         Self(format!("meeting-{id}"))
+    }
+    /// The stream of one custom domain.
+    pub fn domain(id: Uuid) -> Self {
+        Self(format!("domain-{id}"))
     }
     /// The stream of one run of a room on a media node, from start to end.
     pub fn room_session(id: Uuid) -> Self {

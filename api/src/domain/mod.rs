@@ -5,6 +5,7 @@
 mod email_address;
 mod events;
 mod field_error;
+mod hostname;
 mod hostname_label;
 mod password;
 mod room_name;
@@ -14,6 +15,7 @@ mod user_role;
 pub use email_address::EmailAddress;
 pub use events::{DomainEvent, EventMetadata, StreamId};
 pub use field_error::FieldError;
+pub use hostname::Hostname;
 pub use hostname_label::TenantSlug;
 pub use password::{PasswordHash, PlainPassword};
 pub use room_name::RoomName;

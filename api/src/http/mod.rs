@@ -5,6 +5,7 @@
 mod api_keys;
 mod auth;
 mod command;
+mod domains;
 mod error;
 mod events;
 mod extract;
@@ -63,6 +64,7 @@ pub struct AppState {
         users::create, users::list, users::get, users::patch, users::disable,
         meetings::schedule, meetings::list, meetings::get, meetings::patch, meetings::cancel, meetings::history,
         events::feed, room_facts::record,
+        domains::add, domains::list, domains::get, domains::remove,
         tokens::mint, tokens::jwks, rooms::meeting, rooms::check_password,
         sessions::password, sessions::oidc_start, sessions::oidc_callback,
     ),
@@ -204,6 +206,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/rooms/{room}/meeting", "GET").route(web::get().to(rooms::meeting)))
                 .service(
                     resource("/rooms/{room}/meeting/password", "POST").route(web::post().to(rooms::check_password)),
+                )
+                .service(
+                    resource("/domains", "GET, POST")
+                        .route(web::post().to(domains::add))
+                        .route(web::get().to(domains::list)),
+                )
+                .service(
+                    resource("/domains/{id}", "GET, DELETE")
+                        .route(web::get().to(domains::get))
+                        .route(web::delete().to(domains::remove)),
                 )
                 .service(resource("/tokens", "POST").route(web::post().to(tokens::mint)))
                 .service(resource("/tenants/{slug}/jwks.json", "GET").route(web::get().to(tokens::jwks)))

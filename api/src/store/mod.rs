@@ -12,6 +12,7 @@ mod rebuild;
 mod tenant_keys;
 
 pub mod api_keys;
+pub mod domains;
 pub mod event_feed;
 pub mod meetings;
 pub mod tenants;

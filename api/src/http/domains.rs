@@ -1,0 +1,203 @@
+//! `/v1/domains`: custom domains a tenant brings for its site. Adding one records
+//! `DomainAdded` and, in the same statement, a `check_domain` job in the outbox; the
+//! answer says which DNS record proves the name (a CNAME to the tenant's platform
+//! name, or a TXT record). The worker takes it from `pending_dns` on.
+
+use super::auth::Authenticated;
+use super::command::{Command, CommandRequest, Reply, Started};
+use super::extract::{JsonBody, Query, path_id};
+use super::pagination::{self, Page};
+use super::{ApiError, AppState};
+use crate::domain::{DomainEvent, FieldError, Hostname, StreamId};
+use crate::store::{ExpectedVersion, Scope, StoreError, Violation, domains, tenants};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The label of the TXT record that proves a domain without a CNAME.
+const TXT_LABEL: &str = "_confer-challenge";
+
+/// A domain to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    /// A fully qualified name, e.g. `meet.example.com`.
+    pub hostname: String,
+}
+
+/// A DNS record to create at the domain's DNS provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DnsRecord {
+    /// `CNAME` or `TXT`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub name: String,
+    pub value: String,
+}
+
+/// A custom domain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainView {
+    pub id: Uuid,
+    pub hostname: String,
+    /// `pending_dns`, `verified`, `issuing`, `active` or `failed`.
+    pub status: String,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// When the next try is due, while one is scheduled.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// Create either record to prove the name is yours: the CNAME (which also points
+    /// the name at Confer), or the TXT record.
+    pub dns_records: Vec<DnsRecord>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `?limit=&cursor=`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListDomains {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn view(row: domains::DomainRow) -> DomainView {
+    DomainView {
+        dns_records: vec![
+            DnsRecord { kind: "CNAME", name: row.hostname.clone(), value: row.cname_target },
+            DnsRecord { kind: "TXT", name: row.txt_name, value: row.txt_value },
+        ],
+        id: row.id,
+        hostname: row.hostname,
+        status: row.status,
+        reason: row.reason,
+        next_retry_at: row.next_retry_at,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// A fresh random value for the TXT record.
+fn txt_token() -> String {
+    let mut raw = [0u8; 24];
+    rand::rng().fill_bytes(&mut raw);
+    format!("confer-verification={}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// Adds a custom domain: 202, with the DNS record that proves it.
+#[utoipa::path(post, path = "/v1/domains", tag = "domains", security(("api_key" = [])), request_body = AddDomain,
+    responses((status = 202, body = DomainView), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+pub async fn add(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: CommandRequest,
+    body: JsonBody<AddDomain>,
+) -> Result<HttpResponse, ApiError> {
+    let hostname = Hostname::parse("hostname", &body.value.hostname)?;
+    if hostname.is_within(&state.config.base_domain) {
+        return Err(FieldError::new(
+            "hostname",
+            format!(
+                "{} is under the platform's own domain ({}); your site already has a name there",
+                hostname.as_str(),
+                state.config.base_domain
+            ),
+        )
+        .into());
+    }
+    let mut cmd = match Command::start(&state, &auth, req, &body.digest).await? {
+        Started::Replayed(r) => return Ok(r),
+        Started::Fresh(c) => c,
+    };
+    let tenant = tenants::find(cmd.tx().await?, auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let held = domains::count_locked(cmd.tx().await?, auth.tenant_id).await?;
+    let cap = i64::from(state.config.max_domains_per_tenant);
+    if held >= cap {
+        return Err(ApiError::Conflict {
+            code: "too_many_domains",
+            message: format!("a tenant may hold at most {cap} domains; remove one first"),
+            field: None,
+        });
+    }
+    let id = Uuid::now_v7();
+    let event = DomainEvent::DomainAdded {
+        domain_id: id,
+        cname_target: format!("{}.{}", tenant.slug, state.config.base_domain.trim_end_matches('.')),
+        txt_name: format!("{TXT_LABEL}.{}", hostname.as_str()),
+        txt_value: txt_token(),
+        hostname: hostname.clone(),
+    };
+    let appended = match cmd.append(&StreamId::domain(id), ExpectedVersion::NoStream, &[event]).await {
+        Err(StoreError::Violation(Violation::Unique(c))) if c == "domains_hostname_key" => {
+            return Err(ApiError::Conflict {
+                code: "hostname_taken",
+                message: format!("{} is already in use on this platform", hostname.as_str()),
+                field: Some("hostname"),
+            });
+        }
+        other => other?,
+    };
+    let row: domains::DomainRow = super::projected_row(appended)?;
+    let version = row.version;
+    let reply = Reply::json(StatusCode::ACCEPTED, &view(row))?.with_version(version);
+    cmd.finish(&state, reply).await
+}
+
+/// Lists the tenant's domains in the order they were added.
+#[utoipa::path(get, path = "/v1/domains", tag = "domains", security(("api_key" = [])), params(ListDomains),
+    responses((status = 200, body = Page<DomainView>)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    query: Query<ListDomains>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = pagination::limit(query.0.limit)?;
+    let after: Option<Uuid> = pagination::decode(query.0.cursor.as_deref())?;
+    let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
+    let rows = domains::list(&tx, auth.tenant_id, after, limit + 1).await?;
+    tx.commit().await?;
+    let page = pagination::page(rows, limit, |r| r.id, |r| r);
+    let items: Vec<DomainView> = page.items.into_iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor: page.next_cursor }))
+}
+
+/// One domain, with where it stands.
+#[utoipa::path(get, path = "/v1/domains/{id}", tag = "domains", security(("api_key" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = DomainView), (status = 404, body = super::ErrorBody)))]
+pub async fn get(state: web::Data<AppState>, http: HttpRequest, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&http, "domain")?;
+    let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
+    let row = domains::find(&tx, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    tx.commit().await?;
+    let version = row.version;
+    Ok(HttpResponse::Ok().insert_header(("ETag", format!("\"{version}\""))).json(view(row)))
+}
+
+/// Gives a domain up: 204. Its name is free for anyone again.
+#[utoipa::path(delete, path = "/v1/domains/{id}", tag = "domains", security(("api_key" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = super::ErrorBody)))]
+pub async fn remove(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    auth: Authenticated,
+    req: CommandRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&http, "domain")?;
+    let mut cmd = match Command::start(&state, &auth, req, &[0; 32]).await? {
+        Started::Replayed(r) => return Ok(r),
+        Started::Fresh(c) => c,
+    };
+    let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    let hostname =
+        Hostname::parse("hostname", &row.hostname).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let event = DomainEvent::DomainRemoved { domain_id: id, hostname };
+    cmd.append(&StreamId::domain(id), ExpectedVersion::Exactly(row.version), &[event]).await?;
+    cmd.finish(&state, Reply::no_content()).await
+}

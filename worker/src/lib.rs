@@ -1,0 +1,16 @@
+//! `confer_worker`: the background-job runtime of Confer.
+//!
+//! Jobs arrive over RabbitMQ (published from the api's outbox). Each job kind has
+//! its own durable work queue, a ladder of retry queues that hand a failed job back
+//! after a growing delay (dead-letter exchange + message TTL), and a parking queue
+//! for jobs that keep failing, so that no job is ever dropped on the floor.
+//!
+//! - [`jobs`]: the job envelope, the handler trait, the queue topology and the consumer.
+//! - [`config`]: the worker's flags and environment variables.
+//! - [`telemetry`]: structured logs.
+//! - [`shutdown`]: the signal that starts a graceful drain.
+
+pub mod config;
+pub mod jobs;
+pub mod shutdown;
+pub mod telemetry;
