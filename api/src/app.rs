@@ -15,9 +15,15 @@ use std::time::Duration;
 /// `confer_app` from the start (a startup option), so nothing the API does can
 /// bypass row-level security or rewrite the log, whatever its SQL says.
 pub async fn connect(config: &ApiConfig) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(config.database_url.clone());
+    connect_as_app(&config.database_url, config.db_pool_size).await
+}
+
+/// A pool of `size` connections to `database_url`, each running as `confer_app`
+/// (the worker's pool too).
+pub async fn connect_as_app(database_url: &str, size: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(database_url.to_owned());
     options
-        .max_connections(config.db_pool_size)
+        .max_connections(size)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         // Pinging every connection before use costs a round trip per transaction;

@@ -4,6 +4,7 @@
 
 pub mod media_node;
 pub mod oidc_provider;
+pub mod rabbitmq;
 pub mod slapd;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};

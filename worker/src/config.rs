@@ -40,6 +40,16 @@ pub struct Config {
     /// How long in-flight jobs may run after SIGTERM before they are abandoned to redelivery, seconds.
     #[arg(long, env = "CONFER_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub shutdown_timeout_seconds: u64,
+    /// PostgreSQL (the api's database). With it the worker relays the api's outbox
+    /// to RabbitMQ; without it, it only consumes.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Jobs the outbox relay publishes per transaction.
+    #[arg(long, env = "CONFER_OUTBOX_BATCH", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub outbox_batch: u64,
+    /// How long the relay waits when the outbox is empty, milliseconds.
+    #[arg(long, env = "CONFER_OUTBOX_IDLE_MS", default_value_t = 200)]
+    pub outbox_idle_ms: u64,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

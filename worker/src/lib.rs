@@ -6,11 +6,13 @@
 //! for jobs that keep failing, so that no job is ever dropped on the floor.
 //!
 //! - [`jobs`]: the job envelope, the handler trait, the queue topology and the consumer.
+//! - [`outbox_relay`]: jobs from the api's outbox to their queues, confirmed.
 //! - [`config`]: the worker's flags and environment variables.
 //! - [`telemetry`]: structured logs.
 //! - [`shutdown`]: the signal that starts a graceful drain.
 
 pub mod config;
 pub mod jobs;
+pub mod outbox_relay;
 pub mod shutdown;
 pub mod telemetry;

@@ -28,6 +28,7 @@ pub use error::QueueError;
 pub use kind::{InvalidJobKind, JobKind};
 pub use noop::NoopHandler;
 pub use publish::headers;
+pub(crate) use publish::publish_confirmed;
 pub use retry_policy::RetryPolicy;
 pub use topology::JobQueues;
 

@@ -1,0 +1,144 @@
+//! The outbox relay: jobs that the api wrote into `outbox` in the same statement as
+//! the events that caused them are published to their RabbitMQ work queue, each
+//! with a publisher confirm, and only then marked published, in the transaction that
+//! locked them (`FOR UPDATE SKIP LOCKED`, so several relays share the work).
+//!
+//! A crash between the confirm and the commit publishes a job twice, never zero
+//! times; the job keeps its outbox id as its id, so consumers recognise the copy.
+//! While RabbitMQ is unreachable the jobs simply wait in the outbox, and the relay
+//! reconnects with a growing pause.
+
+use crate::jobs::{Job, JobKind, QueueError, RetryPolicy, topology};
+use confer_api::store::{EventStore, Scope, StoreError};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Why a round of relaying stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database failed.
+    #[error("the outbox cannot be read or marked: {0}")]
+    Store(#[from] StoreError),
+    /// RabbitMQ failed or did not confirm.
+    #[error("RabbitMQ: {0}")]
+    Queue(#[from] QueueError),
+    /// RabbitMQ's connection or channel failed.
+    #[error("RabbitMQ: {0}")]
+    Amqp(#[from] lapin::Error),
+}
+
+/// How the relay runs.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// RabbitMQ URL, vhost included.
+    pub amqp_url: String,
+    /// Jobs published per transaction, at most.
+    pub batch: u64,
+    /// How long to wait when the outbox is empty.
+    pub idle: Duration,
+    /// The retry ladder the job queues are declared with (the consumers' own).
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct OutboxRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    kind: String,
+    payload: serde_json::Value,
+}
+
+/// Relays the outbox of `store` until `stop` resolves.
+pub async fn run_until(store: EventStore, settings: RelaySettings, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut pause = Duration::from_millis(250);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            ended = relay(&store, &settings) => {
+                if let Err(e) = ended {
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay stopped; starting again");
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Connects, then publishes batches until something fails.
+async fn relay(store: &EventStore, settings: &RelaySettings) -> Result<(), RelayError> {
+    let connection = Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    tracing::info!("outbox relay publishing");
+    let mut declared = HashSet::new();
+    loop {
+        let published = publish_batch(store, &channel, settings, &mut declared).await?;
+        if published == 0 {
+            tokio::time::sleep(settings.idle).await;
+        } else {
+            tracing::debug!(published, "outbox jobs published");
+        }
+    }
+}
+
+/// Publishes up to a batch of unpublished jobs and marks them, in one transaction.
+async fn publish_batch(
+    store: &EventStore,
+    channel: &Channel,
+    settings: &RelaySettings,
+    declared: &mut HashSet<JobKind>,
+) -> Result<usize, RelayError> {
+    let tx = store.begin(Scope::Platform).await?;
+    let rows = OutboxRow::find_by_statement(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT id, tenant_id, kind, payload FROM outbox WHERE published_at IS NULL
+         ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        [(settings.batch as i64).into()],
+    ))
+    .all(tx.conn())
+    .await
+    .map_err(StoreError::from)?;
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let mut sent = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Ok(kind) = JobKind::parse(&row.kind) else {
+            tracing::error!(id = %row.id, kind = %row.kind, "an outbox job of an unusable kind is left unpublished");
+            continue;
+        };
+        if !declared.contains(&kind) {
+            topology::declare(channel, &kind, &settings.retry).await?;
+            declared.insert(kind.clone());
+        }
+        let queue = topology::JobQueues::new(kind.clone(), &settings.retry).work();
+        let job = Job { id: row.id, kind, tenant_id: Some(row.tenant_id), payload: row.payload, attempt: 0 };
+        let body = serde_json::to_vec(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(row.id.to_string().into());
+        crate::jobs::publish_confirmed(channel, &queue, &body, properties).await?;
+        sent.push(row.id);
+    }
+    tx.conn()
+        .execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
+            [sent.clone().into()],
+        ))
+        .await
+        .map_err(StoreError::from)?;
+    tx.commit().await?;
+    Ok(sent.len())
+}
