@@ -11,6 +11,7 @@ mod m0001_event_store;
 mod m0002_append_in_one_statement;
 mod m0003_room_facts;
 mod m0004_domains_and_outbox;
+mod m0005_processed_jobs;
 mod sql_migration;
 
 use sql_migration::SqlMigration;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_append_in_one_statement::MIGRATION),
             Box::new(m0003_room_facts::MIGRATION),
             Box::new(m0004_domains_and_outbox::MIGRATION),
+            Box::new(m0005_processed_jobs::MIGRATION),
         ]
     }
 }
