@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use confer_worker::{
     config::Config,
-    jobs::{ConsumerSettings, JobConsumer, JobKind, NoopHandler},
+    jobs::{ConsumerSettings, Drained, JobConsumer, JobHandler, JobKind, NoopHandler, Once, QueueError},
     outbox_relay::{self, RelaySettings},
     shutdown, telemetry,
 };
@@ -36,23 +36,24 @@ async fn main() -> anyhow::Result<()> {
         let _ = stop.wait_for(|s| *s).await;
     };
 
-    let relay = match &config.database_url {
-        Some(url) => {
-            let db = confer_api::app::connect_as_app(url, 4).await?;
-            let settings = RelaySettings {
-                amqp_url: config.amqp_url.clone(),
-                batch: config.outbox_batch,
-                idle: Duration::from_millis(config.outbox_idle_ms),
-                retry: config.retry_policy(),
-            };
-            let store = confer_api::store::EventStore::new(db);
-            Some(tokio::spawn(outbox_relay::run_until(store, settings, stopped(stop.clone()))))
-        }
+    let store = match &config.database_url {
+        Some(url) => Some(confer_api::store::EventStore::new(confer_api::app::connect_as_app(url, 4).await?)),
         None => {
-            tracing::warn!("DATABASE_URL is not set: the api's outbox is not relayed");
+            tracing::warn!(
+                "DATABASE_URL is not set: the api's outbox is not relayed, and job outcomes are not recorded"
+            );
             None
         }
     };
+    let relay = store.clone().map(|store| {
+        let settings = RelaySettings {
+            amqp_url: config.amqp_url.clone(),
+            batch: config.outbox_batch,
+            idle: Duration::from_millis(config.outbox_idle_ms),
+            retry: config.retry_policy(),
+        };
+        tokio::spawn(outbox_relay::run_until(store, settings, stopped(stop.clone())))
+    });
 
     let Some(connection) = connect(&config.amqp_url, stop.clone()).await else {
         return Ok(());
@@ -63,7 +64,29 @@ async fn main() -> anyhow::Result<()> {
         shutdown_timeout: config.shutdown_timeout(),
     };
     let kind = JobKind::parse(NoopHandler::KIND)?;
-    let consumer = JobConsumer::start(&connection, kind, NoopHandler, settings)
+    // With a database, every job's outcome is recorded and a copy is skipped.
+    let drained = match store {
+        Some(store) => consume(&connection, kind, Once::new(NoopHandler, store), settings, stopped(stop)).await?,
+        None => consume(&connection, kind, NoopHandler, settings, stopped(stop)).await?,
+    };
+    let _ = connection.close(200, "confer-worker stopped".into()).await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
+    let drained = drained.context("consuming jobs")?;
+    tracing::info!(abandoned = drained.abandoned, "confer-worker stopped");
+    Ok(())
+}
+
+/// Subscribes `handler` to its queue and runs it until `stop`.
+async fn consume<H: JobHandler>(
+    connection: &Connection,
+    kind: JobKind,
+    handler: H,
+    settings: ConsumerSettings,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Result<Drained, QueueError>> {
+    let consumer = JobConsumer::start(connection, kind, handler, settings)
         .await
         .context("declare the job queues and subscribe")?;
     tracing::info!(
@@ -72,14 +95,7 @@ async fn main() -> anyhow::Result<()> {
         retries = settings.retry.max_retries(),
         "confer-worker consuming"
     );
-    let drained = consumer.run_until(stopped(stop)).await;
-    let _ = connection.close(200, "confer-worker stopped".into()).await;
-    if let Some(relay) = relay {
-        let _ = relay.await;
-    }
-    let drained = drained.context("consuming jobs")?;
-    tracing::info!(abandoned = drained.abandoned, "confer-worker stopped");
-    Ok(())
+    Ok(consumer.run_until(stop).await)
 }
 
 /// Connects to RabbitMQ, trying again with a growing pause until it answers or the
