@@ -7,8 +7,10 @@
 //!   the events that cause them, and published to RabbitMQ by a relay that marks them
 //!   sent. Replaying the log (`confer_rebuild`) writes no jobs.
 //!
-//! As in m0003, the projection so far keeps its body under a new name and a
-//! dispatcher in front of it handles the new event types.
+//! The dispatcher m0003 put in front of the read-model projection is replaced (not
+//! wrapped again), so an append still goes through one dispatcher whatever the number
+//! of migrations; later migrations replace it the same way. Row-level security for
+//! a new tenant table is one call of `confer_tenant_rls`.
 
 use crate::SqlMigration;
 
@@ -43,24 +45,23 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unpublished ON outbox (created_at) WHERE published_at IS NULL;
 
-DO $$
-DECLARE t text;
+-- The tenant-isolation policy of m0001, for one table.
+CREATE FUNCTION confer_tenant_rls(t regclass) RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
-  FOREACH t IN ARRAY ARRAY['domains','outbox'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format($p$CREATE POLICY tenant_isolation ON %I
-      USING (tenant_id = nullif(current_setting('confer.tenant_id', true), '')::uuid
-             OR current_setting('confer.scope', true) = 'platform')
-      WITH CHECK (tenant_id = nullif(current_setting('confer.tenant_id', true), '')::uuid
-             OR current_setting('confer.scope', true) = 'platform')$p$, t);
-  END LOOP;
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
+  EXECUTE format($p$CREATE POLICY tenant_isolation ON %s
+    USING (tenant_id = nullif(current_setting('confer.tenant_id', true), '')::uuid
+           OR current_setting('confer.scope', true) = 'platform')
+    WITH CHECK (tenant_id = nullif(current_setting('confer.tenant_id', true), '')::uuid
+           OR current_setting('confer.scope', true) = 'platform')$p$, t);
 END $$;
+SELECT confer_tenant_rls('domains');
+SELECT confer_tenant_rls('outbox');
 GRANT SELECT, INSERT, UPDATE, DELETE ON domains, outbox TO confer_app;
 
-ALTER FUNCTION confer_project(events, boolean) RENAME TO confer_project_until_domains;
-
-CREATE FUNCTION confer_project(e events, p_rebuilding boolean) RETURNS jsonb
+CREATE OR REPLACE FUNCTION confer_project(e events, p_rebuilding boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   p jsonb := e.payload;
@@ -83,14 +84,24 @@ BEGIN
   WHEN 'DomainRemoved' THEN
     DELETE FROM domains AS d WHERE id = (p->>'domain_id')::uuid RETURNING to_jsonb(d.*) INTO written;
     RETURN written;
+  WHEN 'MeetingStarted', 'ParticipantJoined', 'ParticipantLeft', 'RoomLocked', 'RoomUnlocked', 'MeetingEnded' THEN
+    RETURN NULL; -- room facts: no read model yet (m0003)
   ELSE
-    RETURN confer_project_until_domains(e, p_rebuilding);
+    RETURN confer_project_read_models(e, p_rebuilding);
   END CASE;
 END $$;
 "#;
 
 const DOWN: &str = r#"
-DROP FUNCTION confer_project(events, boolean);
-ALTER FUNCTION confer_project_until_domains(events, boolean) RENAME TO confer_project;
+CREATE OR REPLACE FUNCTION confer_project(e events, p_rebuilding boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF e.event_type IN ('MeetingStarted', 'ParticipantJoined', 'ParticipantLeft', 'RoomLocked', 'RoomUnlocked',
+                      'MeetingEnded') THEN
+    RETURN NULL;
+  END IF;
+  RETURN confer_project_read_models(e, p_rebuilding);
+END $$;
 DROP TABLE IF EXISTS outbox, domains;
+DROP FUNCTION IF EXISTS confer_tenant_rls(regclass);
 "#;

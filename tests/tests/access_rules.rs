@@ -308,10 +308,12 @@ async fn check(site: &Site, row: usize) {
         }
     }
     if let Some(host) = host.as_mut()
-        && matches!(expected, Joins(_))
+        && let Joins(role) = expected
     {
-        let seen = host.event("participant_joined", WAIT).await;
-        assert!(seen.is_some(), "{case}: the host sees the newcomer");
+        let newcomer = reply["participant"].clone();
+        let seen = host.event_where("participant_joined", |e| e["participant"]["id"] == newcomer, WAIT).await;
+        let seen = seen.unwrap_or_else(|| panic!("{case}: the host sees the newcomer"));
+        assert_eq!(seen["participant"]["role"], role, "{case}: {seen}");
     }
 }
 

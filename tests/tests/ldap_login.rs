@@ -273,7 +273,7 @@ async fn anonymous_clients_cannot_read_the_directory() {
 async fn a_stopped_directory_is_unavailable() {
     let mut dir = TestDirectory::start();
     let settings = dir.search_then_bind();
-    assert!(login(&settings, "ann", "ann-pass").await.is_ok());
+    assert_eq!(login(&settings, "ann", "ann-pass").await, Ok(expected(&ANN, true)));
     dir.stop();
     assert!(!dir.is_running());
     assert_unavailable(login(&settings, "ann", "ann-pass").await, &dir.ldap_url, &[]);

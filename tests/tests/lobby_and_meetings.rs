@@ -61,16 +61,33 @@ async fn with_the_lobby_on_newcomers_knock_a_moderator_admits_one_and_denies_ano
     let ended = ended.expect("the lobby list is updated");
     assert_eq!((ended["outcome"].as_str(), ended["by"].clone()), (Some("denied"), ann_id));
 
-    // A late moderator learns who is knocking when joining.
+    // A moderator who joins later learns who is knocking; a participant does not.
     let mut dan = node.signaling(None).await;
     let reply = dan.request(json!({"type": "join", "room": "porch", "name": "Dan"})).await;
+    assert_eq!(reply["reason"], "lobby", "{reply}");
     let dan_id = reply["participant"].clone();
-    ann.request(json!({"type": "grant_moderator", "participant": bob_id})).await;
     let mut eve = node.signaling(None).await;
-    let _ = eve.request(json!({"type": "join", "room": "porch", "name": "Eve"})).await;
-    ann.request(json!({"type": "admit", "participant": dan_id})).await;
+    let reply = eve.request(json!({"type": "join", "room": "porch", "name": "Eve"})).await;
+    assert_eq!(reply["reason"], "lobby", "{reply}");
+    let eve_id = reply["participant"].clone();
+    let ok = ann.request(json!({"type": "admit", "participant": dan_id})).await;
+    assert_eq!(ok["type"], "ok", "{ok}");
     let dan_in = dan.push("joined", WAIT).await.expect("Dan is let in");
-    assert_eq!(dan_in["lobby"].as_array().map(Vec::len), Some(0), "Dan is no moderator: {dan_in}");
+    assert_eq!(dan_in["lobby"], json!([]), "Dan is no moderator: {dan_in}");
+    let (status, minted) = p
+        .send(
+            &t,
+            reqwest::Method::POST,
+            "/v1/tokens",
+            Some(json!({"room": "porch", "user": {"id": "m-1", "name": "Mo"}, "moderator": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{minted}");
+    let mut mo = node.signaling(None).await;
+    let joined = mo.request(json!({"type": "join", "room": "porch", "token": minted["token"]})).await;
+    assert_eq!(joined["role"], "moderator", "{joined}");
+    let knocking: Vec<_> = joined["lobby"].as_array().unwrap().iter().map(|k| k["participant"].clone()).collect();
+    assert_eq!(knocking, vec![eve_id], "a moderator joining later sees who knocks: {joined}");
 }
 
 #[tokio::test]

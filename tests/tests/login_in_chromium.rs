@@ -13,7 +13,7 @@ mod browsers;
 use browsers::{DriverGroup, chromium, frames_from, start_chromedriver, tempdir, wait_for};
 use confer_tests::media_node::MediaNode;
 use confer_tests::oidc_provider::{ProviderAccount, ProviderConfig, TestProvider};
-use confer_tests::{TestPlatform, TestTenant, status_and_json, unique_slug};
+use confer_tests::{TestPlatform, TestTenant, unique_slug};
 use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -74,14 +74,8 @@ impl Site {
         assert_eq!(status, 200, "{body}");
     }
 
-    /// A request to the api with the tenant's key, on a connection of its own: the
-    /// platform's pooled client may reuse a keep-alive connection that the api closed
-    /// (after its 5 s keep-alive) while this test's runtime was blocked starting the
-    /// provider, and fail with `IncompleteMessage`.
     async fn send(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
-        let request = reqwest::Client::new().request(method, self.platform.url(path)).bearer_auth(&self.tenant.key);
-        let response = request.json(&body).send().await.unwrap_or_else(|e| panic!("the api answers {path}: {e}"));
-        status_and_json(response).await
+        self.platform.send(&self.tenant, method, path, Some(body)).await
     }
 
     fn provider(&self) -> &TestProvider {

@@ -291,9 +291,6 @@ async fn press_by_keyboard(b: &fantoccini::Client, id: &str) {
     panic!("the control {id} cannot be reached with Tab");
 }
 
-/// The page's idea of the active speaker.
-const SPEAKER: &str = "return window.confer.state.speaker";
-
 #[tokio::test]
 async fn the_one_talking_is_the_active_speaker_and_a_shared_screen_reaches_the_others() {
     let (_node, site) = start_node();
@@ -353,7 +350,11 @@ async fn the_one_talking_is_the_active_speaker_and_a_shared_screen_reaches_the_o
     for b in [ann, bob] {
         wait_for(b, &format!("return window.confer.state.speaker === {bob_id}"), "bob to be the speaker").await;
     }
-    assert_eq!(ann.execute(SPEAKER, vec![]).await.unwrap(), bob_id);
+    let highlighted = ann
+        .execute("return [...document.querySelectorAll('#grid .tile.speaking')].map((t) => t.dataset.tile)", vec![])
+        .await
+        .unwrap();
+    assert_eq!(highlighted, json!([bob_id]), "ann's page highlights bob's tile");
 
     // Ann shares her screen: Bob gets a second video from her, in its own tile, and her
     // camera goes on too.

@@ -459,7 +459,8 @@ async fn no_secret_appears_in_any_response_event_or_log_line() {
     let cookie = cookie.expect("a session cookie");
     let res = corpus.http.get(node.url("/auth/session")).header("Cookie", &cookie).send().await.unwrap();
     let (_, _, who) = corpus.response("node GET /auth/session (logged in by LDAP)", res).await;
-    assert!(who.contains("\"ldap\""), "{who}");
+    let user: Value = serde_json::from_str::<Value>(&who).expect("JSON")["user"].clone();
+    assert_eq!((user["method"].as_str(), user["name"].as_str()), (Some("ldap"), Some("Ann Example")), "{who}");
     let (status, _, body) = site_login(&mut corpus, &node, "ann", &wrong_login_password).await;
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("invalid_credentials")), "{body}");
     let (status, body) = api(
@@ -502,7 +503,8 @@ async fn no_secret_appears_in_any_response_event_or_log_line() {
     let cookie = browser.session_cookie(&node).expect("a session cookie from the OpenID login");
     let res = corpus.http.get(node.url("/auth/session")).header("Cookie", &cookie).send().await.unwrap();
     let (_, _, who) = corpus.response("node GET /auth/session (logged in by OpenID)", res).await;
-    assert!(who.contains("\"oidc\""), "{who}");
+    let user: Value = serde_json::from_str::<Value>(&who).expect("JSON")["user"].clone();
+    assert_eq!((user["method"].as_str(), user["name"].as_str()), (Some("oidc"), Some("Ann Example")), "{who}");
 
     let res = corpus
         .http
@@ -756,6 +758,7 @@ fn the_search_finds_a_secret_in_any_form_and_place_and_masks_it() {
     assert!(!findings(&corpus, &text).is_empty(), "inside user:password in base64");
     let corpus = [Seen { place: "a body".into(), text: "{\"error\":\"bind as reader-pass failed\"}".into() }];
     let found = findings(&corpus, &text);
+    assert_eq!(found.len(), 1, "{found:?}");
     assert!(
         found.iter().all(|f| !f.contains("reader-pass") && f.contains("«password as plain text»")),
         "masked: {found:?}"

@@ -11,7 +11,7 @@
 use crate::jobs::{Job, JobKind, QueueError, RetryPolicy, topology};
 use confer_api::store::{EventStore, Scope, StoreError};
 use lapin::options::ConfirmSelectOptions;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -26,9 +26,12 @@ pub enum RelayError {
     /// RabbitMQ failed or did not confirm.
     #[error("RabbitMQ: {0}")]
     Queue(#[from] QueueError),
-    /// RabbitMQ's connection or channel failed.
-    #[error("RabbitMQ: {0}")]
-    Amqp(#[from] lapin::Error),
+}
+
+impl From<lapin::Error> for RelayError {
+    fn from(e: lapin::Error) -> Self {
+        Self::Queue(e.into())
+    }
 }
 
 /// How the relay runs.
@@ -52,40 +55,55 @@ struct OutboxRow {
     payload: serde_json::Value,
 }
 
+/// The first pause after a failure; each failure in a row doubles it, up to `MAX_PAUSE`.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
 /// Relays the outbox of `store` until `stop` resolves.
 pub async fn run_until(store: EventStore, settings: RelaySettings, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
-    let mut pause = Duration::from_millis(250);
+    let mut pause = FIRST_PAUSE;
     loop {
-        tokio::select! {
+        let failure = tokio::select! {
             () = &mut stop => return,
-            ended = relay(&store, &settings) => {
-                if let Err(e) = ended {
-                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay stopped; starting again");
+            failure = connect(&settings) => match failure {
+                // Connected: a later failure starts the pauses over.
+                Ok(channel) => {
+                    pause = FIRST_PAUSE;
+                    tokio::select! {
+                        () = &mut stop => return,
+                        failure = relay(&store, &channel, &settings) => failure,
+                    }
                 }
-            }
-        }
+                Err(e) => e,
+            },
+        };
+        tracing::warn!(error = %failure, retry_in_ms = pause.as_millis() as u64, "the outbox relay stopped; starting again");
         tokio::select! {
             () = &mut stop => return,
             () = tokio::time::sleep(pause) => {}
         }
-        pause = (pause * 2).min(Duration::from_secs(10));
+        pause = (pause * 2).min(MAX_PAUSE);
     }
 }
 
-/// Connects, then publishes batches until something fails.
-async fn relay(store: &EventStore, settings: &RelaySettings) -> Result<(), RelayError> {
+/// A channel in confirm mode on a new connection.
+async fn connect(settings: &RelaySettings) -> Result<Channel, RelayError> {
     let connection = Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     channel.confirm_select(ConfirmSelectOptions::default()).await?;
     tracing::info!("outbox relay publishing");
+    Ok(channel)
+}
+
+/// Publishes batches until something fails; answers the failure.
+async fn relay(store: &EventStore, channel: &Channel, settings: &RelaySettings) -> RelayError {
     let mut declared = HashSet::new();
     loop {
-        let published = publish_batch(store, &channel, settings, &mut declared).await?;
-        if published == 0 {
-            tokio::time::sleep(settings.idle).await;
-        } else {
-            tracing::debug!(published, "outbox jobs published");
+        match publish_batch(store, channel, settings, &mut declared).await {
+            Ok(0) => tokio::time::sleep(settings.idle).await,
+            Ok(published) => tracing::debug!(published, "outbox jobs published"),
+            Err(e) => return e,
         }
     }
 }
@@ -123,12 +141,13 @@ async fn publish_batch(
         }
         let queue = topology::JobQueues::new(kind.clone(), &settings.retry).work();
         let job = Job { id: row.id, kind, tenant_id: Some(row.tenant_id), payload: row.payload, attempt: 0 };
-        let body = serde_json::to_vec(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(row.id.to_string().into());
-        crate::jobs::publish_confirmed(channel, &queue, &body, properties).await?;
+        crate::jobs::publish_confirmed(
+            channel,
+            &queue,
+            &crate::jobs::encode(&job),
+            crate::jobs::new_job_properties(&job),
+        )
+        .await?;
         sent.push(row.id);
     }
     tx.conn()

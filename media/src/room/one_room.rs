@@ -31,8 +31,6 @@ pub(crate) struct Room {
     lock: Option<Lock>,
     /// The scheduled meeting's lobby setting, over the tenant's.
     lobby: Option<bool>,
-    /// Whether someone who may open the room has joined this meeting.
-    opened: bool,
     /// Those waiting for the host or in the lobby, in the order they came.
     waiting: Vec<Waiter>,
 }
@@ -90,9 +88,9 @@ pub(crate) struct WaitOver {
 
 /// What happened to a waiter.
 pub(crate) enum WaitNews {
-    /// They have a seat now, and the room is as given. (The room's events about it
-    /// are among those the call returned; `Admitted::events` is empty.)
-    Seated(Admitted, RoomSnapshot),
+    /// They have a seat now. (The room's events about it are among those the call
+    /// returned; `Admitted::events` is empty.)
+    Seated(Admitted),
     /// The host came, and they now knock on the lobby.
     InLobby,
     /// Their wait is over without a seat.
@@ -115,7 +113,6 @@ impl Room {
             participants: Vec::new(),
             lock: terms.password_required.then_some(Lock::Meeting),
             lobby: terms.lobby,
-            opened: false,
             waiting: Vec::new(),
         }
     }
@@ -160,8 +157,10 @@ impl Room {
         if self.policy.auth_required && request.identity == Identity::Anonymous && !self.policy.guests_allowed {
             return Err(RoomError::LoginRequired);
         }
-        let opens = self.may_open(request.identity);
-        if !self.opened && !opens {
+        // A room is open while someone holds a seat: only someone who may open it
+        // takes the first one.
+        let open = !self.participants.is_empty();
+        if !open && !self.may_open(request.identity) {
             let id = self.fresh_id(rng);
             self.waiting.push(Waiter { id, request, reason: WaitReason::Host });
             return Ok(Arrival::Waiting { id, reason: WaitReason::Host, events: Vec::new() });
@@ -179,8 +178,7 @@ impl Room {
         self.check_capacity()?;
         let id = self.fresh_id(rng);
         let mut admitted = self.seat(id, request, rng, now);
-        if !self.opened {
-            self.opened = true;
+        if !open {
             let mut let_in = self.let_in_those_waiting_for_the_host(rng, now, over);
             admitted.events.append(&mut let_in);
         }
@@ -228,7 +226,7 @@ impl Room {
                 Ok(()) => {
                     let mut admitted = self.seat(waiter.id, waiter.request, rng, now);
                     events.append(&mut admitted.events);
-                    WaitNews::Seated(admitted, self.snapshot())
+                    WaitNews::Seated(admitted)
                 }
                 Err(e) => WaitNews::Refused(e),
             };
@@ -252,7 +250,7 @@ impl Room {
         let mut admitted = self.seat(waiter.id, waiter.request, rng, now);
         let mut events = vec![self.knock_ended(who, KnockOutcome::Admitted, Some(by))];
         events.append(&mut admitted.events);
-        over.push(WaitOver { id: who, news: WaitNews::Seated(admitted, self.snapshot()) });
+        over.push(WaitOver { id: who, news: WaitNews::Seated(admitted) });
         Ok(events)
     }
 
@@ -283,7 +281,6 @@ impl Room {
     /// The meeting is over: the lobby is turned away, and the room must be opened
     /// again by whoever comes next.
     pub(crate) fn close(&mut self, over: &mut Vec<WaitOver>) -> Vec<RoomEvent> {
-        self.opened = false;
         let (lobby, host): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.waiting).into_iter().partition(|w| w.reason == WaitReason::Lobby);
         self.waiting = host;

@@ -144,16 +144,24 @@ impl Rooms {
         self.rooms.get(room).is_some_and(|r| r.is_moderator(who))
     }
 
+    /// Queues the news for `room`'s waiters. Those seated get the room as it is after
+    /// the whole operation (one snapshot for all of them): the events about the
+    /// others let in with them went out before they had a link to hear them.
     fn deliver(&mut self, room: &RoomName, over: Vec<WaitOver>) {
-        self.news.extend(over.into_iter().map(|w| WaiterNews {
-            room: room.clone(),
-            id: w.id,
-            news: match w.news {
-                WaitNews::Seated(admitted, snapshot) => News::Seated(joined(admitted, snapshot, Vec::new())),
+        let mut snapshot = None;
+        for w in over {
+            let news = match w.news {
+                WaitNews::Seated(admitted) => {
+                    match snapshot.get_or_insert_with(|| self.rooms.get(room).map(Room::snapshot)).clone() {
+                        Some(now) => News::Seated(joined(admitted, now, Vec::new())),
+                        None => News::Refused(RoomError::NoSuchRoom), // a seat in a room that is gone
+                    }
+                }
                 WaitNews::InLobby => News::InLobby,
                 WaitNews::Refused(e) => News::Refused(e),
-            },
-        }));
+            };
+            self.news.push(WaiterNews { room: room.clone(), id: w.id, news });
+        }
     }
 
     /// The tenant changed its settings: the next join, in any room, follows

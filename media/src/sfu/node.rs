@@ -322,7 +322,10 @@ impl EventLoop {
             self.announce_speakers();
             let now = Instant::now();
             if now >= self.next_timer {
-                self.next_timer = self.fire_timers().unwrap_or(now + COMMAND_LATENCY);
+                // `service` lowers `next_timer` for every connection it touches, the
+                // ones the due timers touch included; the scan lowers it for the rest.
+                self.next_timer = now + COMMAND_LATENCY;
+                self.fire_timers(now);
             }
             // Whole milliseconds, so the timeout (a system call) changes rarely.
             let wait = self.next_timer.saturating_duration_since(now).clamp(Duration::from_millis(1), COMMAND_LATENCY);
@@ -374,16 +377,14 @@ impl EventLoop {
         }
     }
 
-    /// Handles every timer that is due, in one pass over the connections, and returns
-    /// the earliest deadline still ahead.
-    fn fire_timers(&mut self) -> Option<Instant> {
-        let now = Instant::now();
+    /// Handles every timer that is due at `now`, in one pass over the connections,
+    /// lowering `next_timer` to the earliest deadline still ahead.
+    fn fire_timers(&mut self, now: Instant) {
         let mut due = Vec::new();
-        let mut next: Option<Instant> = None;
         for (id, conn) in self.conns.iter_mut() {
             match conn.pc.poll_timeout() {
                 Some(t) if t <= now => due.push(*id),
-                Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                Some(t) => self.next_timer = self.next_timer.min(t),
                 None => {}
             }
         }
@@ -393,12 +394,9 @@ impl EventLoop {
             {
                 tracing::debug!(conn = id, error = %e, "timeout handling failed");
             }
+            // Lowers `next_timer` for this connection (and any it touched).
             self.service(id);
-            if let Some(t) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_timeout()) {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
         }
-        next
     }
 
     /// Drains what `id` (and any connection it forwarded to) has to send, report or deliver.

@@ -266,9 +266,17 @@ impl Hub {
         Ok(outcome)
     }
 
-    /// `session`, waiting in `place`, gave up (left, or its socket closed).
+    /// `session`, waiting in `place`, gave up (left, or its socket closed). If it was
+    /// let in meanwhile (the news not read yet), it leaves the seat it was given.
     pub(crate) fn withdraw(&self, session: u64, place: &Place) {
         let mut state = self.lock();
+        if state.links.get(place).is_some_and(|l| l.session == session) {
+            if let Ok(events) = state.rooms.handle(&place.0, place.1, Command::Leave, Instant::now()) {
+                self.tell(&mut state, events);
+                Self::deliver_news(&mut state);
+            }
+            return;
+        }
         if state.waiters.get(place).is_none_or(|l| l.session != session) {
             return;
         }

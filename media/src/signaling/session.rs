@@ -350,9 +350,7 @@ impl Session {
                 Ok(Reply::Ok)
             }
             Request::Leave if self.waiting.is_some() => {
-                if let Some(place) = self.waiting.take() {
-                    self.hub.withdraw(self.id, &place);
-                }
+                // The end of `run` withdraws the wait (or gives up a seat just granted).
                 self.done = true;
                 Ok(Reply::Ok)
             }

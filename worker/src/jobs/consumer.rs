@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::{
     Job, JobFailure, JobHandler, JobKind, JobQueues, QueueError, RetryPolicy,
-    publish::{PERSISTENT, ParkReason, headers, moved_properties, publish_confirmed},
+    publish::{ParkReason, headers, moved_properties, publish_confirmed},
     topology,
 };
 
@@ -230,7 +230,7 @@ impl<H: JobHandler> Worker<H> {
         );
         let next = Job { attempt: retry, ..job.clone() };
         let properties = job_properties(&delivery.properties, &[(headers::LAST_ERROR, error)]);
-        publish_confirmed(&self.publisher, &queue, &encode(&next), properties).await
+        publish_confirmed(&self.publisher, &queue, &super::publish::encode(&next), properties).await
     }
 
     async fn park_job(
@@ -245,7 +245,7 @@ impl<H: JobHandler> Worker<H> {
         publish_confirmed(
             &self.publisher,
             &self.queues.parked(),
-            &encode(job),
+            &super::publish::encode(job),
             job_properties(&delivery.properties, &extra),
         )
         .await
@@ -279,10 +279,5 @@ async fn settle(delivery: &Delivery, moved: Result<(), QueueError>) {
 }
 
 fn job_properties(original: &BasicProperties, extra: &[(&str, &str)]) -> BasicProperties {
-    moved_properties(original, extra).with_content_type("application/json".into()).with_delivery_mode(PERSISTENT)
-}
-
-fn encode(job: &Job) -> Vec<u8> {
-    // A Job is plain data (uuid, strings, a JSON value): serializing it cannot fail.
-    serde_json::to_vec(job).expect("a Job serializes")
+    moved_properties(original, extra).with_content_type("application/json".into())
 }

@@ -30,7 +30,7 @@ pub use kind::{InvalidJobKind, JobKind};
 pub use noop::NoopHandler;
 pub use once::Once;
 pub use publish::headers;
-pub(crate) use publish::publish_confirmed;
+pub(crate) use publish::{encode, new_job_properties, publish_confirmed};
 pub use retry_policy::RetryPolicy;
 pub use topology::JobQueues;
 

@@ -61,6 +61,21 @@ pub(crate) fn moved_properties(original: &BasicProperties, extra: &[(&str, &str)
     properties
 }
 
+/// The body of a job's message.
+pub(crate) fn encode(job: &super::Job) -> Vec<u8> {
+    // A Job is plain data (uuid, strings, a JSON value): serializing it cannot fail.
+    serde_json::to_vec(job).expect("a Job serializes")
+}
+
+/// Properties of a job published for the first time: persistent JSON, the job id as
+/// the message id.
+pub(crate) fn new_job_properties(job: &super::Job) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type("application/json".into())
+        .with_message_id(job.id.to_string().into())
+}
+
 /// AMQP delivery mode 2: written to disk by a durable queue.
 pub(crate) const PERSISTENT: u8 = 2;
 

@@ -82,6 +82,22 @@ fn a_guest_waits_for_the_host_and_enters_on_their_own_when_the_host_comes() {
 }
 
 #[test]
+fn guests_let_in_together_each_see_everyone_let_in_with_them() {
+    let mut rooms = node_with(policy(true, true, false));
+    let gus = waiting(rooms.arrive(request("standup", "Gus"), t(0)).unwrap(), WaitReason::Host);
+    let gia = waiting(rooms.arrive(request("standup", "Gia"), t(1)).unwrap(), WaitReason::Host);
+    let ann = seated(rooms.arrive(host("standup", "Ann"), t(2)).unwrap());
+    for item in rooms.take_news() {
+        let News::Seated(joined) = item.news else { panic!("seated: {:?}", item.news) };
+        let mut seen: Vec<_> = joined.room.participants.iter().map(|p| p.id).collect();
+        seen.sort();
+        let mut everyone = vec![ann.participant, gus.id, gia.id];
+        everyone.sort();
+        assert_eq!(seen, everyone, "{:?} sees the whole room", item.id);
+    }
+}
+
+#[test]
 fn once_open_a_guest_walks_straight_in_and_is_not_promoted_when_the_host_leaves() {
     let mut rooms = node_with(policy(true, true, false));
     let ann = seated(rooms.arrive(host("standup", "Ann"), t(0)).unwrap());

@@ -118,6 +118,19 @@ fn check_invariants(rooms: &Rooms, started_minus_ended: i64, seats_by_events: &B
     assert_eq!(rooms.len() as i64, live_rooms);
 }
 
+/// Counts what `events` say: meetings started less ended, and seats per room.
+fn tally(events: &[RoomEvent], started_minus_ended: &mut i64, seats_by_events: &mut BTreeMap<RoomName, i64>) {
+    for event in events {
+        match event {
+            RoomEvent::MeetingStarted { .. } => *started_minus_ended += 1,
+            RoomEvent::MeetingEnded { .. } => *started_minus_ended -= 1,
+            RoomEvent::ParticipantJoined { room, .. } => *seats_by_events.entry(room.clone()).or_default() += 1,
+            RoomEvent::ParticipantLeft { room, .. } => *seats_by_events.entry(room.clone()).or_default() -= 1,
+            _ => {}
+        }
+    }
+}
+
 /// What kind of thing an event records, for the tally of what the run exercised.
 fn event_kind(event: &RoomEvent) -> &'static str {
     match event {
@@ -151,18 +164,8 @@ fn whatever_happens_rooms_stay_moderated_within_the_cap_without_duplicates_or_em
             }
             Ok(events) => {
                 *outcomes.entry("ok").or_default() += 1;
+                tally(&events, &mut started_minus_ended, &mut seats_by_events);
                 for event in &events {
-                    match event {
-                        RoomEvent::MeetingStarted { .. } => started_minus_ended += 1,
-                        RoomEvent::MeetingEnded { .. } => started_minus_ended -= 1,
-                        RoomEvent::ParticipantJoined { room, .. } => {
-                            *seats_by_events.entry(room.clone()).or_default() += 1
-                        }
-                        RoomEvent::ParticipantLeft { room, .. } => {
-                            *seats_by_events.entry(room.clone()).or_default() -= 1
-                        }
-                        _ => {}
-                    }
                     *outcomes.entry(event_kind(event)).or_default() += 1;
                 }
             }
@@ -267,21 +270,7 @@ fn with_logins_and_a_lobby_nobody_moderates_without_a_login_that_says_so_and_eve
                 assert!(rooms == before, "step {step}: refused with {error:?}, yet the rooms changed");
                 *outcomes.entry(error.code()).or_default() += 1;
             }
-            Ok(events) => {
-                for event in events {
-                    match event {
-                        RoomEvent::MeetingStarted { .. } => started_minus_ended += 1,
-                        RoomEvent::MeetingEnded { .. } => started_minus_ended -= 1,
-                        RoomEvent::ParticipantJoined { room, .. } => {
-                            *seats_by_events.entry(room.clone()).or_default() += 1
-                        }
-                        RoomEvent::ParticipantLeft { room, .. } => {
-                            *seats_by_events.entry(room.clone()).or_default() -= 1
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            Ok(events) => tally(events, &mut started_minus_ended, &mut seats_by_events),
         }
         for item in rooms.take_news() {
             let key = (item.room.clone(), item.id);
