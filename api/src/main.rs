@@ -10,7 +10,7 @@ use confer_api::store::{Scope, rebuild_projections, tenants};
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    confer_api::telemetry::init(cli.config.log_format);
+    confer_api::telemetry::init(cli.config.log_format, confer_api::telemetry::API_LOG_FILTER);
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {

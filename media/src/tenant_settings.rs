@@ -5,7 +5,6 @@
 //! `max_participants`) applies to the next join.
 
 use crate::auth::SiteAccess;
-use crate::room::RoomPolicy;
 use crate::signaling::Hub;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +39,7 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
         let url = format!("{}/v1/settings", source.api_url.trim_end_matches('/'));
-        let mut applied: Option<(SiteAccess, RoomPolicy)> = None;
+        let mut applied: Option<(SiteAccess, u32)> = None;
         let mut interval = tokio::time::interval(source.poll);
         loop {
             tokio::select! {
@@ -67,27 +66,25 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
                 continue;
             };
             if applied.as_ref() != Some(&read) {
-                let (access, policy) = read.clone();
-                tracing::info!(auth = %access.auth, guests_allowed = access.guests_allowed, lobby = policy.lobby,
-                    max_participants = policy.max_participants, "tenant settings applied");
-                hub.set_access(access, policy);
+                let (access, max_participants) = read.clone();
+                tracing::info!(auth = %access.auth, guests_allowed = access.guests_allowed, lobby = access.lobby,
+                    max_participants, "tenant settings applied");
+                hub.set_access(access, max_participants);
                 applied = Some(read);
             }
         }
     });
 }
 
-/// What the settings (as `GET /v1/settings` answers) say about getting in.
-fn rules_of(settings: &serde_json::Value) -> Option<(SiteAccess, RoomPolicy)> {
-    let auth = settings["auth"].as_str()?.to_owned();
-    let guests_allowed = settings["guests_allowed"].as_bool()?;
-    let policy = RoomPolicy {
-        max_participants: u32::try_from(settings["max_participants"].as_u64()?).ok()?,
-        auth_required: auth != "open",
-        guests_allowed,
+/// What the settings (as `GET /v1/settings` answers) say about getting in, and the
+/// cap on seats.
+fn rules_of(settings: &serde_json::Value) -> Option<(SiteAccess, u32)> {
+    let access = SiteAccess {
+        auth: settings["auth"].as_str()?.to_owned(),
+        guests_allowed: settings["guests_allowed"].as_bool()?,
         lobby: settings["lobby"].as_bool()?,
     };
-    Some((SiteAccess { auth, guests_allowed, lobby: policy.lobby }, policy))
+    Some((access, u32::try_from(settings["max_participants"].as_u64()?).ok()?))
 }
 
 /// Subscribes to `channel` (again after any failure) and wakes the reader on each message.

@@ -73,6 +73,16 @@ pub fn spawn_logged_into(name: &str, env: &[(String, String)], lines: Option<Log
     (child, addr)
 }
 
+/// A process killed when dropped (when a test ends, passed or failed).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A database of one test, dropped when the test ends.
 pub struct TestDatabase {
     /// Its name, `confer_test_<unix seconds>_<uuid>`: the time lets `infra/test.sh` drop

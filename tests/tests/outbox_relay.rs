@@ -4,22 +4,13 @@
 //! down, to be delivered once it is back.
 
 use confer_tests::rabbitmq::TestVhost;
-use confer_tests::{TestPlatform, binary, unique_slug};
+use confer_tests::{Killed, TestPlatform, binary, unique_slug};
 use reqwest::Method;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_worker(database_url: &str, vhost: &TestVhost) -> Worker {
+fn start_worker(database_url: &str, vhost: &TestVhost) -> Killed {
     let child = Command::new(binary("confer-worker"))
         .env("DATABASE_URL", database_url)
         .env("CONFER_AMQP_URL", vhost.amqp_url())
@@ -30,7 +21,7 @@ fn start_worker(database_url: &str, vhost: &TestVhost) -> Worker {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start confer-worker");
-    Worker(child)
+    Killed(child)
 }
 
 async fn until(what: &str, within: Duration, mut done: impl AsyncFnMut() -> bool) {

@@ -3,18 +3,10 @@
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+pub use confer_api::config::LogFormat;
 
 use crate::jobs::RetryPolicy;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Settings of the worker process.
 #[derive(Debug, Clone, Parser)]

@@ -8,11 +8,9 @@
 //! - [`jobs`]: the job envelope, the handler trait, the queue topology and the consumer.
 //! - [`outbox_relay`]: jobs from the api's outbox to their queues, confirmed.
 //! - [`config`]: the worker's flags and environment variables.
-//! - [`telemetry`]: structured logs.
 //! - [`shutdown`]: the signal that starts a graceful drain.
 
 pub mod config;
 pub mod jobs;
 pub mod outbox_relay;
 pub mod shutdown;
-pub mod telemetry;

@@ -17,7 +17,7 @@ use confer_worker::{
     config::Config,
     jobs::{ConsumerSettings, Drained, JobConsumer, JobHandler, JobKind, NoopHandler, Once, QueueError},
     outbox_relay::{self, RelaySettings},
-    shutdown, telemetry,
+    shutdown,
 };
 use lapin::{Connection, ConnectionProperties};
 use std::time::Duration;
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    confer_api::telemetry::init(config.log_format, "info,lapin=warn,sqlx=warn,sea_orm=warn");
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown::requested().await;

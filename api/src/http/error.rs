@@ -115,6 +115,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::token_signer::TokenSigningError> for ApiError {
+    fn from(err: crate::token_signer::TokenSigningError) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {

@@ -49,6 +49,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Recently verified API keys.
     pub key_cache: KeyCache,
+    /// Tenants' token signers (derived from their data keys), for a few minutes.
+    pub signers: moka::sync::Cache<uuid::Uuid, std::sync::Arc<crate::token_signer::TokenSigner>>,
+    /// Tenants' published JWKS by slug, for as long as `Cache-Control` lets clients keep them.
+    pub jwks: moka::sync::Cache<String, std::sync::Arc<serde_json::Value>>,
     /// Where settings changes are announced to media nodes, when there is a Redis.
     pub settings_announcer: Option<crate::settings_announcer::SettingsAnnouncer>,
 }

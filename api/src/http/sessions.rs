@@ -16,7 +16,6 @@ use crate::domain::{AuthMode, EmailAddress, PasswordHash, SealedSecret, TenantSe
 use crate::login::{LoggedIn, ldap, oidc};
 use crate::secrets::DataKey;
 use crate::store::{Scope, users};
-use crate::token_signer::TokenSigner;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use confer_vocabulary::{JoinClaims, LoginMethod, TOKEN_ISSUER, TokenKind, TokenUser};
@@ -118,6 +117,7 @@ fn open_secret(key: &DataKey, sealed: Option<&SealedSecret>) -> Result<Option<St
 /// Signs the session of `who`, logged in by `method`.
 fn session_for(
     state: &AppState,
+    tenant: Uuid,
     slug: &str,
     key: &DataKey,
     method: LoginMethod,
@@ -138,8 +138,7 @@ fn session_for(
         moderator: who.moderator,
         room: None,
     };
-    let signer = TokenSigner::of(key).map_err(|e| ApiError::Internal(e.into()))?;
-    let token = signer.sign(&claims).map_err(|e| ApiError::Internal(e.into()))?;
+    let token = super::tokens::signer_for(state, tenant, key)?.sign(&claims)?;
     tracing::info!(tenant = %slug, method = ?method, user = %who.subject, moderator = who.moderator, jti = %claims.jti, "logged in");
     Ok(Session {
         token,
@@ -227,7 +226,7 @@ pub async fn password(
         }
         other => return Err(method_not_enabled("a password", other)),
     };
-    Ok(HttpResponse::Created().json(session_for(&state, &slug, &key, method, who)?))
+    Ok(HttpResponse::Created().json(session_for(&state, auth.tenant_id, &slug, &key, method, who)?))
 }
 
 /// What the site keeps between sending the browser to the provider and its return.
@@ -307,5 +306,5 @@ pub async fn oidc_callback(
     let who = oidc::finish(provider, secret.as_deref(), &pending.login, &callback.code)
         .await
         .map_err(|e| provider_error(&slug, e))?;
-    Ok(HttpResponse::Created().json(session_for(&state, &slug, &key, LoginMethod::Oidc, who)?))
+    Ok(HttpResponse::Created().json(session_for(&state, auth.tenant_id, &slug, &key, LoginMethod::Oidc, who)?))
 }

@@ -108,10 +108,10 @@ pub async fn mint(
     body: JsonBody<MintToken>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key) = tenant_and_key(&state, auth.tenant_id).await?;
-    let signer = TokenSigner::of(&key).map_err(|e| ApiError::Internal(e.into()))?;
+    let signer = signer_for(&state, auth.tenant_id, &key)?;
     let slug = tenant.slug;
     let claims = claims_of(body.value, &slug, Utc::now())?;
-    let token = signer.sign(&claims).map_err(|e| ApiError::Internal(e.into()))?;
+    let token = signer.sign(&claims)?;
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
     let room = claims.room.clone().unwrap_or_default();
     tracing::info!(jti = %claims.jti, room = %room, user = %claims.sub, moderator = claims.moderator, "join token minted");
@@ -129,12 +129,35 @@ pub async fn mint(
     params(("slug" = String, Path, description = "the tenant's slug")),
     responses((status = 200, description = "a JWKS with the tenant's Ed25519 key")))]
 pub async fn jwks(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let tx = state.store.begin(Scope::Platform).await?;
-    let row = tenants::find_by_slug(&tx, &slug).await?.ok_or(ApiError::NotFound("tenant"))?;
-    let key = state.tenant_keys.load(&tx, row.id).await?;
-    tx.commit().await?;
-    let signer = TokenSigner::of(&key).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(signer.jwks()))
+    let slug = slug.into_inner();
+    let jwks = match state.jwks.get(&slug) {
+        Some(jwks) => jwks,
+        None => {
+            let tx = state.store.begin(Scope::Platform).await?;
+            let row = tenants::find_by_slug(&tx, &slug).await?.ok_or(ApiError::NotFound("tenant"))?;
+            let key = state.tenant_keys.load(&tx, row.id).await?;
+            tx.commit().await?;
+            let jwks = std::sync::Arc::new(signer_for(&state, row.id, &key)?.jwks());
+            state.jwks.insert(slug, jwks.clone());
+            jwks
+        }
+    };
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(&*jwks))
+}
+
+/// The tenant's signer: derived from its data key once, then kept for a few minutes
+/// (a key destroyed with its tenant stops signing within that time).
+pub(crate) fn signer_for(
+    state: &AppState,
+    tenant: Uuid,
+    key: &crate::secrets::DataKey,
+) -> Result<std::sync::Arc<TokenSigner>, ApiError> {
+    if let Some(signer) = state.signers.get(&tenant) {
+        return Ok(signer);
+    }
+    let signer = std::sync::Arc::new(TokenSigner::of(key)?);
+    state.signers.insert(tenant, signer.clone());
+    Ok(signer)
 }
 
 #[cfg(test)]

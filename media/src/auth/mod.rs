@@ -22,6 +22,18 @@ pub struct SiteAccess {
     pub lobby: bool,
 }
 
+impl SiteAccess {
+    /// The room rules these settings make, with `max_participants` seats per room.
+    pub fn policy(&self, max_participants: u32) -> crate::room::RoomPolicy {
+        crate::room::RoomPolicy {
+            max_participants,
+            auth_required: self.auth != "open",
+            guests_allowed: self.guests_allowed,
+            lobby: self.lobby,
+        }
+    }
+}
+
 impl Default for SiteAccess {
     fn default() -> Self {
         Self { auth: "open".into(), guests_allowed: true, lobby: false }

@@ -2,7 +2,7 @@
 //! which seat, and the SFU. Every change goes through one short critical section
 //! (no await inside), and what it produced is told to everyone concerned.
 
-use super::protocol::{Push, name_of};
+use super::protocol::{self, Push, name_of};
 use crate::auth::{SiteAccess, TokenCheck};
 use crate::facts::Facts;
 use crate::password_attempts::PasswordAttempts;
@@ -24,8 +24,8 @@ pub(crate) type Place = (RoomName, ParticipantId);
 /// What the hub asks of a session.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    /// Send this frame.
-    Push(Push),
+    /// Send this frame, encoded once for everyone it goes to.
+    Text(Arc<str>),
     /// The participant lost their seat (removed, meeting ended, taken over by a
     /// reconnect): close the socket.
     Close,
@@ -128,10 +128,10 @@ impl Hub {
     }
 
     /// The tenant's settings changed: the site tells the page, and the next join
-    /// follows `policy`.
-    pub fn set_access(&self, access: SiteAccess, policy: RoomPolicy) {
+    /// follows the rules they make (with `max_participants` seats per room).
+    pub fn set_access(&self, access: SiteAccess, max_participants: u32) {
+        self.set_policy(access.policy(max_participants));
         *self.access.write().unwrap_or_else(|p| p.into_inner()) = access;
-        self.set_policy(policy);
         self.settings_known.store(true, std::sync::atomic::Ordering::Release);
     }
 
@@ -195,8 +195,13 @@ impl Hub {
                 else {
                     continue;
                 };
-                hub.lock().speakers.insert(room.clone(), participant);
-                hub.tell_room(&room, &Push::ActiveSpeaker { participant });
+                let mut state = hub.lock();
+                // A late change about someone who has left (or a meeting that ended) is dropped.
+                if !state.links.contains_key(&(room.clone(), participant)) {
+                    continue;
+                }
+                state.speakers.insert(room.clone(), participant);
+                tell_room(&state, &room, &Push::ActiveSpeaker { participant });
             }
         });
     }
@@ -204,16 +209,6 @@ impl Hub {
     /// The participant speaking in `room` now, if anyone has spoken yet.
     pub(crate) fn active_speaker(&self, room: &RoomName) -> Option<ParticipantId> {
         self.lock().speakers.get(room).copied()
-    }
-
-    /// Sends `push` to everyone in `room`.
-    fn tell_room(&self, room: &RoomName, push: &Push) {
-        let state = self.lock();
-        for (place, link) in &state.links {
-            if place.0 == *room {
-                let _ = link.outgoing.try_send(Outgoing::Push(push.clone()));
-            }
-        }
     }
 
     /// Applies the tenant's settings to the joins to come.
@@ -329,8 +324,7 @@ impl Hub {
         let state = self.lock();
         let snapshot = state.rooms.snapshot(&place.0).ok_or(RoomError::NoSuchRoom)?;
         let name = name_of(&snapshot, place.1).ok_or(RoomError::NoSuchParticipant)?;
-        drop(state);
-        self.tell_room(&place.0, &Push::Chat { from: place.1, name, text });
+        tell_room(&state, &place.0, &Push::Chat { from: place.1, name, text });
         Ok(())
     }
 
@@ -356,9 +350,10 @@ impl Hub {
         for event in events {
             let room = event.room().clone();
             let moderators_only = event.for_moderators_only();
+            let text: Arc<str> = protocol::push_text(&Push::Event { event: event.clone() }).into();
             for (place, link) in &state.links {
                 if place.0 == room && (!moderators_only || state.rooms.is_moderator(&room, place.1)) {
-                    let _ = link.outgoing.try_send(Outgoing::Push(Push::Event { event: event.clone() }));
+                    let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
                 }
             }
             if let RoomEvent::MeetingEnded { .. } = event {
@@ -376,6 +371,16 @@ impl Hub {
                     let _ = link.outgoing.try_send(Outgoing::Close);
                 }
             }
+        }
+    }
+}
+
+/// Sends `push` to everyone in `room`, encoded once.
+fn tell_room(state: &State, room: &RoomName, push: &Push) {
+    let text: Arc<str> = protocol::push_text(push).into();
+    for (place, link) in &state.links {
+        if place.0 == *room {
+            let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
         }
     }
 }

@@ -117,7 +117,7 @@ impl Session {
                     }
                 },
                 out = self.inbox.recv() => match out {
-                    Some(Outgoing::Push(push)) => protocol::push_text(&push),
+                    Some(Outgoing::Text(text)) => text.to_string(),
                     Some(Outgoing::Admitted(joined)) => {
                         self.waiting = None;
                         let frame = self.seated(*joined);

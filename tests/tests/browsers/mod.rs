@@ -10,15 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A process killed when dropped (when a test ends, passed or failed).
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use confer_tests::Killed;
 
 /// A browser driver, in a process group of its own with the browsers it starts: the
 /// whole group is killed when dropped, so a failed test leaves no browser running.
