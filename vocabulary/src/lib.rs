@@ -5,9 +5,11 @@
 
 mod join_claims;
 mod room_name;
+mod tenant_certificate;
 
 pub use join_claims::{JoinClaims, LoginMethod, SESSION_COOKIE, TOKEN_ISSUER, TokenKind, TokenUser};
 pub use room_name::{InvalidRoomName, RoomName};
+pub use tenant_certificate::{TenantCertificate, TenantCertificates, acme_http01_key, certificates_channel};
 
 /// The Redis pub/sub channel on which the api announces that `tenant`'s settings
 /// changed, and its media nodes listen.
