@@ -193,3 +193,4 @@ ensure_firefox
 ensure_coturn
 "$(dirname "${BASH_SOURCE[0]}")/ldap.sh"
 "$(dirname "${BASH_SOURCE[0]}")/oidc-provider.sh"
+"$(dirname "${BASH_SOURCE[0]}")/pebble.sh"

@@ -72,6 +72,16 @@ impl MasterKey {
         (DataKey { tenant, key }, wrapped)
     }
 
+    /// A key for the platform's own secrets of one `purpose` (e.g. the ACME account
+    /// key), derived from the master key with HKDF-SHA256; it seals as a data key
+    /// does, for no tenant (the nil id).
+    pub fn platform_key(&self, purpose: &str) -> DataKey {
+        let mut key = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's limit of 255 * 32: expand cannot fail.
+        let _ = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"confer.platform"), &self.0).expand(purpose.as_bytes(), &mut key);
+        DataKey { tenant: Uuid::nil(), key }
+    }
+
     /// Unwraps a stored data key of `tenant`.
     pub fn unwrap_data_key(&self, tenant: Uuid, wrapped: &[u8]) -> Result<DataKey, SecretError> {
         let bytes = open(&self.0, tenant.as_bytes(), wrapped)?;
@@ -118,6 +128,16 @@ mod tests {
 
     fn master() -> MasterKey {
         MasterKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap()
+    }
+
+    #[test]
+    fn platform_keys_differ_by_purpose_and_open_what_they_seal() {
+        let m = master();
+        let sealed = m.platform_key("acme-account").seal("credentials");
+        assert_eq!(m.platform_key("acme-account").open(&sealed).unwrap(), "credentials");
+        assert!(m.platform_key("other").open(&sealed).is_err());
+        let (tenant_key, _) = m.new_data_key(Uuid::nil());
+        assert!(tenant_key.open(&sealed).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A tenant's media node, as a library: the room rules (`room`), the SFU core
-//! (`sfu`), WebSocket signaling (`signaling`) and the meeting site (`site`). The
-//! `confer-media` binary puts them together for one tenant.
+//! (`sfu`), WebSocket signaling (`signaling`), the meeting site (`site`) and HTTPS
+//! for the tenant's names (`tls`). The `confer-media` binary puts them together for
+//! one tenant.
 
 pub mod auth;
 pub mod facts;
@@ -12,4 +13,5 @@ pub mod sfu;
 pub mod signaling;
 pub mod site;
 pub mod tenant_settings;
+pub mod tls;
 pub mod turn;

@@ -1,6 +1,9 @@
 //! `confer-media`: one tenant's media node. Serves the meeting site, WebSocket
 //! signaling at `/ws`, and the SFU on one UDP port; ends rooms cleanly on SIGTERM.
+//! With `CONFER_MEDIA_TLS_LISTEN`, serves the same over HTTPS for the tenant's
+//! platform name and custom domains.
 
+use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use confer_media::auth::{SiteLogin, TokenCheck};
 use confer_media::facts::{Facts, FactsConfig};
@@ -8,8 +11,15 @@ use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
 use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
+use confer_media::tls::acme_http01::AcmeChallenges;
+use confer_media::tls::certificate_follower::CertificateSource;
+use confer_media::tls::certificate_store::CertificateStore;
+use confer_media::tls::host_name::HostName;
+use confer_media::tls::sni_resolver::{PlatformCertificate, SniResolver};
 use confer_media::turn::TurnConfig;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -76,6 +86,25 @@ struct Config {
     /// `<site>/auth/oidc/callback`.
     #[arg(long, env = "CONFER_SITE_URL")]
     site_url: Option<String>,
+    /// HTTPS address of the same site and signaling (port 0: any free port); unset:
+    /// no HTTPS.
+    #[arg(long, env = "CONFER_MEDIA_TLS_LISTEN")]
+    tls_listen: Option<SocketAddr>,
+    /// The platform's base domain, e.g. `confer.example`: this node's platform name is
+    /// `<CONFER_TENANT>.<base domain>`.
+    #[arg(long, env = "CONFER_BASE_DOMAIN")]
+    base_domain: Option<String>,
+    /// The operator's certificate chain for the platform name (PEM, leaf first).
+    /// Without it (and `CONFER_TLS_KEY`), HTTPS serves the custom domains only.
+    #[arg(long, env = "CONFER_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `CONFER_TLS_CERT` (PEM).
+    #[arg(long, env = "CONFER_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// How often the custom domains' certificates are read from the api when no new
+    /// one is announced on Redis.
+    #[arg(long, env = "CONFER_CERTIFICATES_POLL_SECONDS", default_value_t = 60)]
+    certificates_poll_seconds: u64,
     /// `text` or `json`.
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -89,6 +118,56 @@ fn init_logs(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// The HTTPS listener's TLS configuration, when `CONFER_MEDIA_TLS_LISTEN` asks for
+/// one, after starting to follow the custom domains' certificates.
+fn https_config(config: &Config) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    if config.tls_listen.is_none() {
+        if config.tls_cert.is_some() {
+            tracing::warn!("CONFER_TLS_CERT is set but CONFER_MEDIA_TLS_LISTEN is not: no HTTPS");
+        }
+        return Ok(None);
+    }
+    let provider = confer_media::tls::crypto_provider();
+    let platform = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let base = config
+                .base_domain
+                .as_deref()
+                .context("the operator's certificate (CONFER_TLS_CERT) needs CONFER_BASE_DOMAIN")?;
+            let name = HostName::parse(&format!("{}.{base}", config.tenant))
+                .context("CONFER_TENANT.CONFER_BASE_DOMAIN must be a DNS name")?;
+            let key = confer_media::tls::certified_key::from_pem_files(cert, key, &provider)
+                .with_context(|| format!("the operator's certificate {}", cert.display()))?;
+            tracing::info!(platform_name = %name, "serving the operator's certificate for the platform name");
+            Some(PlatformCertificate { name, key: Arc::new(key) })
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("the operator's certificate needs both CONFER_TLS_CERT and CONFER_TLS_KEY"),
+    };
+    let store = Arc::new(CertificateStore::new(provider.clone()));
+    match (&config.api_url, &config.api_key) {
+        (Some(api_url), Some(api_key)) => {
+            let source = CertificateSource {
+                api_url: api_url.clone(),
+                api_key: api_key.clone(),
+                tenant: config.tenant.clone(),
+                redis_url: config.redis_url.clone(),
+                poll: std::time::Duration::from_secs(config.certificates_poll_seconds.max(1)),
+            };
+            confer_media::tls::certificate_follower::follow(source, store.clone());
+        }
+        _ if platform.is_some() => {
+            tracing::warn!("CONFER_API_URL and CONFER_API_KEY are not set: custom domains are not served over HTTPS")
+        }
+        _ => anyhow::bail!(
+            "HTTPS has nothing to serve: no operator certificate (CONFER_TLS_CERT, CONFER_TLS_KEY) and no api \
+             (CONFER_API_URL, CONFER_API_KEY) to read the custom domains' certificates from"
+        ),
+    }
+    let resolver = Arc::new(SniResolver::new(platform, store));
+    Ok(Some(confer_media::tls::server_config(provider, resolver)?))
 }
 
 #[actix_web::main]
@@ -176,11 +255,21 @@ async fn main() -> anyhow::Result<()> {
         }
         None => tracing::warn!("CONFER_REDIS_URL is not set: wrong room passwords are not rate-limited"),
     }
+    let acme_redis = match &config.redis_url {
+        Some(url) => Some(
+            confer_media::redis_link::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis at CONFER_REDIS_URL: {e}"))?,
+        ),
+        None => None,
+    };
+    let acme = actix_web::web::Data::new(AcmeChallenges::new(acme_redis));
+    let tls = https_config(&config)?;
     hub.spawn_ticker();
     hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub.clone());
     let server = actix_web::HttpServer::new(move || {
-        let app = actix_web::App::new().app_data(data.clone());
+        let app = actix_web::App::new().app_data(data.clone()).app_data(acme.clone());
         let app = match &login {
             Some(login) => app.app_data(login.clone()),
             None => app,
@@ -188,13 +277,20 @@ async fn main() -> anyhow::Result<()> {
         app.route("/healthz", actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("ok") }))
             .route("/ws", actix_web::web::get().to(websocket))
             .configure(confer_media::auth::site_login::routes)
+            .configure(confer_media::tls::acme_http01::routes)
             .configure(confer_media::site::routes)
     })
     .shutdown_timeout(10)
     .disable_signals()
     .bind(config.listen)?;
-    let addr = server.addrs().first().copied().unwrap_or(config.listen);
-    tracing::info!(tenant = %config.tenant, addr = %addr, site = %format!("http://{addr}/"), media = ?sfu.media_addrs(), "confer-media listening");
+    let server = match (config.tls_listen, tls) {
+        (Some(tls_listen), Some(tls)) => server.bind_rustls_0_23(tls_listen, tls)?,
+        _ => server,
+    };
+    let bound = server.addrs_with_scheme();
+    let addr = bound.iter().find(|(_, scheme)| *scheme == "http").map_or(config.listen, |(addr, _)| *addr);
+    let tls_addr = bound.iter().find(|(_, scheme)| *scheme == "https").map(|(addr, _)| addr.to_string());
+    tracing::info!(tenant = %config.tenant, addr = %addr, tls = tls_addr.as_deref(), site = %format!("http://{addr}/"), media = ?sfu.media_addrs(), "confer-media listening");
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {

@@ -12,6 +12,7 @@ mod m0002_append_in_one_statement;
 mod m0003_room_facts;
 mod m0004_domains_and_outbox;
 mod m0005_processed_jobs;
+mod m0006_domain_lifecycle;
 mod sql_migration;
 
 use sql_migration::SqlMigration;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_room_facts::MIGRATION),
             Box::new(m0004_domains_and_outbox::MIGRATION),
             Box::new(m0005_processed_jobs::MIGRATION),
+            Box::new(m0006_domain_lifecycle::MIGRATION),
         ]
     }
 }

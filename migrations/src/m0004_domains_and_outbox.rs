@@ -16,7 +16,48 @@ use crate::SqlMigration;
 
 pub(crate) const MIGRATION: SqlMigration = SqlMigration { name: "m0004_domains_and_outbox", up: UP, down: DOWN };
 
-const UP: &str = r#"
+
+/// The projection of m0004 (domains added and removed, jobs to the outbox): also what
+/// m0006 puts back when it is taken back.
+macro_rules! project_domains {
+    () => {
+        r#"
+CREATE OR REPLACE FUNCTION confer_project(e events, p_rebuilding boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  p jsonb := e.payload;
+  written jsonb;
+BEGIN
+  CASE e.event_type
+  WHEN 'DomainAdded' THEN
+    INSERT INTO domains AS d (id, tenant_id, hostname, status, cname_target, txt_name, txt_value, version,
+                              created_at, updated_at)
+    VALUES ((p->>'domain_id')::uuid, e.tenant_id, p->>'hostname', 'pending_dns', p->>'cname_target',
+            p->>'txt_name', p->>'txt_value', e.stream_version, e.recorded_at, e.recorded_at)
+    RETURNING to_jsonb(d.*) INTO written;
+    IF NOT p_rebuilding THEN
+      INSERT INTO outbox (id, tenant_id, kind, payload, event_position, created_at)
+      VALUES (gen_random_uuid(), e.tenant_id, 'check_domain',
+              jsonb_build_object('domain_id', p->>'domain_id', 'hostname', p->>'hostname'),
+              e.position, e.recorded_at);
+    END IF;
+    RETURN written;
+  WHEN 'DomainRemoved' THEN
+    DELETE FROM domains AS d WHERE id = (p->>'domain_id')::uuid RETURNING to_jsonb(d.*) INTO written;
+    RETURN written;
+  WHEN 'MeetingStarted', 'ParticipantJoined', 'ParticipantLeft', 'RoomLocked', 'RoomUnlocked', 'MeetingEnded' THEN
+    RETURN NULL; -- room facts: no read model yet (m0003)
+  ELSE
+    RETURN confer_project_read_models(e, p_rebuilding);
+  END CASE;
+END $$;
+"#
+    };
+}
+pub(crate) use project_domains;
+
+const UP: &str = concat!(
+    r#"
 CREATE TABLE domains (
   id            uuid PRIMARY KEY,
   tenant_id     uuid NOT NULL,
@@ -61,36 +102,9 @@ SELECT confer_tenant_rls('domains');
 SELECT confer_tenant_rls('outbox');
 GRANT SELECT, INSERT, UPDATE, DELETE ON domains, outbox TO confer_app;
 
-CREATE OR REPLACE FUNCTION confer_project(e events, p_rebuilding boolean) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-  p jsonb := e.payload;
-  written jsonb;
-BEGIN
-  CASE e.event_type
-  WHEN 'DomainAdded' THEN
-    INSERT INTO domains AS d (id, tenant_id, hostname, status, cname_target, txt_name, txt_value, version,
-                              created_at, updated_at)
-    VALUES ((p->>'domain_id')::uuid, e.tenant_id, p->>'hostname', 'pending_dns', p->>'cname_target',
-            p->>'txt_name', p->>'txt_value', e.stream_version, e.recorded_at, e.recorded_at)
-    RETURNING to_jsonb(d.*) INTO written;
-    IF NOT p_rebuilding THEN
-      INSERT INTO outbox (id, tenant_id, kind, payload, event_position, created_at)
-      VALUES (gen_random_uuid(), e.tenant_id, 'check_domain',
-              jsonb_build_object('domain_id', p->>'domain_id', 'hostname', p->>'hostname'),
-              e.position, e.recorded_at);
-    END IF;
-    RETURN written;
-  WHEN 'DomainRemoved' THEN
-    DELETE FROM domains AS d WHERE id = (p->>'domain_id')::uuid RETURNING to_jsonb(d.*) INTO written;
-    RETURN written;
-  WHEN 'MeetingStarted', 'ParticipantJoined', 'ParticipantLeft', 'RoomLocked', 'RoomUnlocked', 'MeetingEnded' THEN
-    RETURN NULL; -- room facts: no read model yet (m0003)
-  ELSE
-    RETURN confer_project_read_models(e, p_rebuilding);
-  END CASE;
-END $$;
-"#;
+"#,
+    project_domains!()
+);
 
 const DOWN: &str = r#"
 CREATE OR REPLACE FUNCTION confer_project(e events, p_rebuilding boolean) RETURNS jsonb

@@ -4,8 +4,10 @@
 
 pub mod media_node;
 pub mod oidc_provider;
+pub mod pebble;
 pub mod rabbitmq;
 pub mod slapd;
+pub mod tls_probe;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;

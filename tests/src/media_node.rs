@@ -56,6 +56,28 @@ impl MediaNode {
         Self { child, addr }
     }
 
+    /// [`MediaNode::start_logging_into`] with HTTPS on a port the OS picks
+    /// (`CONFER_MEDIA_TLS_LISTEN=127.0.0.1:0`, unless `extra` sets it); also returns the
+    /// HTTPS address the node reports (`tls` in its "confer-media listening" line).
+    pub fn start_with_tls(api: &str, tenant: &TestTenant, extra: &[(&str, &str)], log: LogLines) -> (Self, String) {
+        let mut env = vec![("CONFER_MEDIA_TLS_LISTEN", "127.0.0.1:0")];
+        env.extend_from_slice(extra);
+        let node = Self::start_logging(api, tenant, &env, Some(log.clone()));
+        // The line that gave `addr` has it; it reaches `log` right after.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listening = log.lock().unwrap_or_else(|e| e.into_inner()).iter().find_map(|line| {
+                let line: Value = serde_json::from_str(line).ok()?;
+                (line["message"] == json!("confer-media listening")).then(|| line["tls"].as_str().map(str::to_owned))?
+            });
+            if let Some(tls) = listening {
+                return (node, tls);
+            }
+            assert!(Instant::now() < deadline, "the node did not report an HTTPS address (`tls`)");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

@@ -16,6 +16,8 @@ fn start_worker(database_url: &str, vhost: &TestVhost) -> Killed {
         .env("CONFER_AMQP_URL", vhost.amqp_url())
         .env("CONFER_JOB_RETRY_BASE_MS", "200")
         .env("CONFER_OUTBOX_IDLE_MS", "50")
+        // Only relaying here: the check_domain jobs stay in their queue to be counted.
+        .env("CONFER_WORKER_JOBS", "noop")
         .env("CONFER_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -7,10 +7,14 @@
 //!
 //! - [`jobs`]: the job envelope, the handler trait, the queue topology and the consumer.
 //! - [`outbox_relay`]: jobs from the api's outbox to their queues, confirmed.
+//! - [`domains`]: custom domains' DNS checks, certificate orders and renewals.
+//! - [`certificates`]: the ACME client and where HTTP-01 answers are posted.
 //! - [`config`]: the worker's flags and environment variables.
 //! - [`shutdown`]: the signal that starts a graceful drain.
 
+pub mod certificates;
 pub mod config;
+pub mod domains;
 pub mod jobs;
 pub mod outbox_relay;
 pub mod shutdown;

@@ -8,7 +8,7 @@
 //! While RabbitMQ is unreachable the jobs simply wait in the outbox, and the relay
 //! reconnects with a growing pause.
 
-use crate::jobs::{Job, JobKind, QueueError, RetryPolicy, topology};
+use crate::jobs::{Job, JobKind, QueueError, RetryPolicies, topology};
 use confer_api::store::{EventStore, Scope, StoreError};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -43,8 +43,8 @@ pub struct RelaySettings {
     pub batch: u64,
     /// How long to wait when the outbox is empty.
     pub idle: Duration,
-    /// The retry ladder the job queues are declared with (the consumers' own).
-    pub retry: RetryPolicy,
+    /// The retry ladders the job queues are declared with (the consumers' own).
+    pub retry: RetryPolicies,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -135,11 +135,12 @@ async fn publish_batch(
             tracing::error!(id = %row.id, kind = %row.kind, "an outbox job of an unusable kind is left unpublished");
             continue;
         };
+        let policy = settings.retry.for_kind(&kind);
         if !declared.contains(&kind) {
-            topology::declare(channel, &kind, &settings.retry).await?;
+            topology::declare(channel, &kind, &policy).await?;
             declared.insert(kind.clone());
         }
-        let queue = topology::JobQueues::new(kind.clone(), &settings.retry).work();
+        let queue = topology::JobQueues::new(kind.clone(), &policy).work();
         let job = Job { id: row.id, kind, tenant_id: Some(row.tenant_id), payload: row.payload, attempt: 0 };
         crate::jobs::publish_confirmed(
             channel,

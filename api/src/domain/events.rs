@@ -1,7 +1,7 @@
 //! The events: every change to a tenant, its keys, users and meetings, as recorded
 //! in the append-only log. Read models are projections of these and nothing else.
 
-use super::{EmailAddress, Hostname, PasswordHash, RoomName, TenantSettings, UserRole};
+use super::{CertificateRecord, DomainStage, EmailAddress, Hostname, PasswordHash, RoomName, TenantSettings, UserRole};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -73,6 +73,21 @@ pub enum DomainEvent {
     DomainAdded { domain_id: Uuid, hostname: Hostname, cname_target: String, txt_name: String, txt_value: String },
     /// The tenant gave a custom domain up.
     DomainRemoved { domain_id: Uuid, hostname: Hostname },
+    /// The record that proves the domain was found in DNS (`method`: `cname` or `txt`).
+    DomainVerified { domain_id: Uuid, hostname: Hostname, method: String },
+    /// A step did not succeed yet; it is tried again at `next_retry_at`.
+    DomainStepDeferred { domain_id: Uuid, stage: DomainStage, reason: String, next_retry_at: DateTime<Utc> },
+    /// A step gave up. The domain is `failed` with `reason`, except a failed renewal:
+    /// the certificate in use stays in use and the renewal is tried again later.
+    DomainFailed { domain_id: Uuid, stage: DomainStage, reason: String },
+    /// An ACME order was placed for the domain (`renewal`: while a certificate is served).
+    CertificateOrdered { domain_id: Uuid, hostname: Hostname, order_url: String, renewal: bool },
+    /// The domain's first certificate was issued.
+    CertificateIssued { domain_id: Uuid, hostname: Hostname, certificate: CertificateRecord },
+    /// The domain's certificate was replaced by a newer one.
+    CertificateRenewed { domain_id: Uuid, hostname: Hostname, certificate: CertificateRecord },
+    /// A new certificate is wanted for the domain (`reason`: `due` or `requested`).
+    CertificateRenewalRequested { domain_id: Uuid, hostname: Hostname, replaces_serial: String, reason: String },
 }
 
 impl DomainEvent {
@@ -98,6 +113,13 @@ impl DomainEvent {
             Self::MeetingEnded { .. } => "MeetingEnded",
             Self::DomainAdded { .. } => "DomainAdded",
             Self::DomainRemoved { .. } => "DomainRemoved",
+            Self::DomainVerified { .. } => "DomainVerified",
+            Self::DomainStepDeferred { .. } => "DomainStepDeferred",
+            Self::DomainFailed { .. } => "DomainFailed",
+            Self::CertificateOrdered { .. } => "CertificateOrdered",
+            Self::CertificateIssued { .. } => "CertificateIssued",
+            Self::CertificateRenewed { .. } => "CertificateRenewed",
+            Self::CertificateRenewalRequested { .. } => "CertificateRenewalRequested",
         }
     }
 

@@ -2,6 +2,7 @@
 //! valid (parse, don't validate), the settings of a tenant, and the events that
 //! record every change.
 
+mod certificate_record;
 mod email_address;
 mod events;
 mod field_error;
@@ -12,6 +13,7 @@ mod room_name;
 mod settings;
 mod user_role;
 
+pub use certificate_record::{CertificateRecord, DomainStage, renewal_time};
 pub use email_address::EmailAddress;
 pub use events::{DomainEvent, EventMetadata, StreamId};
 pub use field_error::FieldError;

@@ -51,12 +51,32 @@ pub struct DomainView {
     pub reason: Option<String>,
     /// When the next try is due, while one is scheduled.
     pub next_retry_at: Option<DateTime<Utc>>,
+    /// `cname` or `txt`: the record that proved the name, once verified.
+    pub verified_by: Option<String>,
+    /// The certificate served for the name, once issued.
+    pub certificate: Option<CertificateView>,
+    /// When a renewal was asked for, while it runs (the current certificate is
+    /// served meanwhile).
+    pub renewal_requested_at: Option<DateTime<Utc>>,
     /// Create either record to prove the name is yours: the CNAME (which also points
     /// the name at Confer), or the TXT record.
     pub dns_records: Vec<DnsRecord>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The public facts of a domain's certificate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateView {
+    /// Lowercase hex.
+    pub serial: String,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// When the next one is ordered (two thirds into the lifetime).
+    pub renew_at: Option<DateTime<Utc>>,
 }
 
 /// `?limit=&cursor=`.
@@ -68,7 +88,16 @@ pub struct ListDomains {
 }
 
 fn view(row: domains::DomainRow) -> DomainView {
+    let certificate = match (row.certificate_serial, row.certificate_issuer, row.certificate_not_before, row.certificate_not_after) {
+        (Some(serial), Some(issuer), Some(not_before), Some(not_after)) => {
+            Some(CertificateView { serial, issuer, not_before, not_after, renew_at: row.renew_at })
+        }
+        _ => None,
+    };
     DomainView {
+        verified_by: row.verified_by,
+        certificate,
+        renewal_requested_at: row.renewal_requested_at,
         dns_records: vec![
             DnsRecord { kind: "CNAME", name: row.hostname.clone(), value: row.cname_target },
             DnsRecord { kind: "TXT", name: row.txt_name, value: row.txt_value },
@@ -200,4 +229,52 @@ pub async fn remove(
     let event = DomainEvent::DomainRemoved { domain_id: id, hostname };
     cmd.append(&StreamId::domain(id), ExpectedVersion::Exactly(row.version), &[event]).await?;
     cmd.finish(&state, Reply::no_content()).await
+}
+
+/// Asks for a new certificate now, before the current one is due: 202. The current
+/// one is served until the new one replaces it (`CertificateRenewed`).
+#[utoipa::path(post, path = "/v1/domains/{id}/renewal", tag = "domains", security(("api_key" = [])), params(("id" = Uuid, Path)),
+    responses((status = 202, body = DomainView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+pub async fn renew(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    auth: Authenticated,
+    req: CommandRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&http, "domain")?;
+    let mut cmd = match Command::start(&state, &auth, req, &[0; 32]).await? {
+        Started::Replayed(r) => return Ok(r),
+        Started::Fresh(c) => c,
+    };
+    let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    let serial = match (row.status.as_str(), &row.certificate_serial) {
+        ("active", Some(serial)) => serial.clone(),
+        _ => {
+            return Err(ApiError::Conflict {
+                code: "not_active",
+                message: format!("{} has no certificate yet (status {}); it is renewed once active", row.hostname, row.status),
+                field: None,
+            });
+        }
+    };
+    if row.renewal_requested_at.is_some() {
+        return Err(ApiError::Conflict {
+            code: "renewal_in_progress",
+            message: format!("a renewal of {} is already running", row.hostname),
+            field: None,
+        });
+    }
+    let hostname =
+        Hostname::parse("hostname", &row.hostname).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let event = DomainEvent::CertificateRenewalRequested {
+        domain_id: id,
+        hostname,
+        replaces_serial: serial,
+        reason: "requested".to_owned(),
+    };
+    let appended = cmd.append(&StreamId::domain(id), ExpectedVersion::Exactly(row.version), &[event]).await?;
+    let row: domains::DomainRow = super::projected_row(appended)?;
+    let version = row.version;
+    let reply = Reply::json(StatusCode::ACCEPTED, &view(row))?.with_version(version);
+    cmd.finish(&state, reply).await
 }

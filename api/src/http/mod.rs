@@ -5,6 +5,7 @@
 mod api_keys;
 mod auth;
 mod command;
+mod certificates;
 mod domains;
 mod error;
 mod events;
@@ -68,7 +69,7 @@ pub struct AppState {
         users::create, users::list, users::get, users::patch, users::disable,
         meetings::schedule, meetings::list, meetings::get, meetings::patch, meetings::cancel, meetings::history,
         events::feed, room_facts::record,
-        domains::add, domains::list, domains::get, domains::remove,
+        domains::add, domains::list, domains::get, domains::remove, domains::renew, certificates::list,
         tokens::mint, tokens::jwks, rooms::meeting, rooms::check_password,
         sessions::password, sessions::oidc_start, sessions::oidc_callback,
     ),
@@ -221,6 +222,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(domains::get))
                         .route(web::delete().to(domains::remove)),
                 )
+                .service(resource("/domains/{id}/renewal", "POST").route(web::post().to(domains::renew)))
+                .service(resource("/certificates", "GET").route(web::get().to(certificates::list)))
                 .service(resource("/tokens", "POST").route(web::post().to(tokens::mint)))
                 .service(resource("/tenants/{slug}/jwks.json", "GET").route(web::get().to(tokens::jwks)))
                 .service(resource("/sessions", "POST").route(web::post().to(sessions::password)))

@@ -11,7 +11,9 @@ mod idempotency;
 mod rebuild;
 mod tenant_keys;
 
+pub mod acme_accounts;
 pub mod api_keys;
+pub mod certificates;
 pub mod domains;
 pub mod event_feed;
 pub mod meetings;

@@ -248,7 +248,9 @@ impl<H: JobHandler> Worker<H> {
             &super::publish::encode(job),
             job_properties(&delivery.properties, &extra),
         )
-        .await
+        .await?;
+        self.handler.parked(job, error).await;
+        Ok(())
     }
 
     /// Parks a message that is not a job of this kind, byte for byte as it came.

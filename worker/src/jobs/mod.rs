@@ -31,7 +31,7 @@ pub use noop::NoopHandler;
 pub use once::Once;
 pub use publish::headers;
 pub(crate) use publish::{encode, new_job_properties, publish_confirmed};
-pub use retry_policy::RetryPolicy;
+pub use retry_policy::{RetryPolicies, RetryPolicy};
 pub use topology::JobQueues;
 
 /// One unit of background work, as it travels through RabbitMQ (JSON).
@@ -77,6 +77,14 @@ pub enum JobFailure {
 pub trait JobHandler: Send + Sync + 'static {
     /// Runs `job`. Must be idempotent by `job.id`: the same job can arrive twice.
     fn handle(&self, job: &Job) -> impl Future<Output = Result<(), JobFailure>> + Send;
+
+    /// Told once `job` is parked for good, with its last error: the place to record
+    /// that what the job was for has failed (so people see it). Does nothing unless
+    /// the handler says otherwise; it must not fail the parking.
+    fn parked(&self, job: &Job, error: &str) -> impl Future<Output = ()> + Send {
+        let _ = (job, error);
+        async {}
+    }
 }
 
 #[cfg(test)]

@@ -69,4 +69,8 @@ impl<H: JobHandler> JobHandler for Once<H> {
         }
         result
     }
+
+    async fn parked(&self, job: &Job, error: &str) {
+        self.inner.parked(job, error).await;
+    }
 }

@@ -35,9 +35,47 @@ impl RetryPolicy {
     }
 }
 
+/// The retry ladder of each job kind: one for all, and its own for the kinds whose
+/// failures take longer to mend (DNS records, a CA's limits). The relay and the
+/// consumers must agree, since a kind's retry queues are declared with its ladder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicies {
+    default: RetryPolicy,
+    own: Vec<(super::JobKind, RetryPolicy)>,
+}
+
+impl RetryPolicies {
+    /// `default` for every kind.
+    pub fn new(default: RetryPolicy) -> Self {
+        Self { default, own: Vec::new() }
+    }
+
+    /// `kind` retries by `policy`.
+    pub fn with(mut self, kind: super::JobKind, policy: RetryPolicy) -> Self {
+        self.own.retain(|(k, _)| *k != kind);
+        self.own.push((kind, policy));
+        self
+    }
+
+    /// The ladder `kind` retries by.
+    pub fn for_kind(&self, kind: &super::JobKind) -> RetryPolicy {
+        self.own.iter().find(|(k, _)| k == kind).map_or(self.default, |(_, p)| *p)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_retries_by_its_own_ladder_or_the_common_one() {
+        let common = RetryPolicy::new(5, Duration::from_secs(1));
+        let dns = RetryPolicy::new(10, Duration::from_secs(30));
+        let kind = |k| super::super::JobKind::parse(k).unwrap();
+        let policies = RetryPolicies::new(common).with(kind("check_domain"), dns);
+        assert_eq!(policies.for_kind(&kind("check_domain")), dns);
+        assert_eq!(policies.for_kind(&kind("noop")), common);
+    }
 
     #[test]
     fn delays_double() {
