@@ -16,7 +16,6 @@ use crate::SqlMigration;
 
 pub(crate) const MIGRATION: SqlMigration = SqlMigration { name: "m0004_domains_and_outbox", up: UP, down: DOWN };
 
-
 /// The projection of m0004 (domains added and removed, jobs to the outbox): also what
 /// m0006 puts back when it is taken back.
 macro_rules! project_domains {

@@ -2,6 +2,7 @@
 //! `confer-api` process (the real binary, on a port the OS picks), so tests run in
 //! parallel, in any order, and twice in a row.
 
+pub mod domain_rig;
 pub mod media_node;
 pub mod oidc_provider;
 pub mod pebble;
@@ -25,8 +26,9 @@ fn admin_url() -> String {
 /// The workspace's build directory for the profile the tests were built with.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test binary>
-    exe.parent().and_then(|deps| deps.parent()).expect("target dir").to_path_buf()
+    // target/<profile>/deps/<test binary>, or target/<profile>/<load tool>
+    let dir = exe.parent().expect("the executable's directory");
+    if dir.ends_with("deps") { dir.parent().expect("target dir").to_path_buf() } else { dir.to_path_buf() }
 }
 
 /// Path of a workspace binary, built by `cargo test --workspace` / `cargo nextest`.

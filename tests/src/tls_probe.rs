@@ -44,8 +44,12 @@ pub fn presented(addr: &str, sni: &str, roots_pem: &str) -> Result<Presented, St
         connection.complete_io(&mut socket).map_err(|e| format!("handshake for {sni}: {e}"))?;
     }
     let _ = connection.writer().flush();
-    let chain: Vec<CertificateDer<'static>> =
-        connection.peer_certificates().ok_or("no certificate presented")?.iter().map(|c| c.clone().into_owned()).collect();
+    let chain: Vec<CertificateDer<'static>> = connection
+        .peer_certificates()
+        .ok_or("no certificate presented")?
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect();
     let leaf = chain.first().ok_or("an empty chain")?;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf).map_err(|e| format!("the leaf: {e}"))?;
     let names = parsed
@@ -63,12 +67,7 @@ pub fn presented(addr: &str, sni: &str, roots_pem: &str) -> Result<Presented, St
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Presented {
-        serial: serial_hex(parsed.raw_serial()),
-        issuer: parsed.issuer().to_string(),
-        names,
-        chain,
-    })
+    Ok(Presented { serial: serial_hex(parsed.raw_serial()), issuer: parsed.issuer().to_string(), names, chain })
 }
 
 /// A serial's bytes as the api shows them: lowercase hex, without DER's sign byte.

@@ -9,172 +9,12 @@
 //! records exactly one certificate; a domain whose record never comes is parked
 //! and shows `failed` with the reason.
 
-use confer_tests::media_node::MediaNode;
-use confer_tests::pebble::{Pebble, PebbleOptions};
-use confer_tests::rabbitmq::TestVhost;
+use confer_tests::domain_rig::DomainRig as Rig;
+use confer_tests::pebble::PebbleOptions;
 use confer_tests::tls_probe::presented;
-use confer_tests::{Killed, LogLines, TestPlatform, TestTenant, binary, redis_url, unique_slug};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BASE_DOMAIN: &str = "confer.test";
-
-/// Everything a domain needs, for one test.
-struct Rig {
-    platform: TestPlatform,
-    tenant: TestTenant,
-    _node: MediaNode,
-    /// The node's HTTPS address.
-    tls_addr: String,
-    pebble: Pebble,
-    vhost: TestVhost,
-    dir: PathBuf,
-    worker_env: Vec<(String, String)>,
-    /// The operator's certificate for the platform name, and its CA.
-    operator_ca_pem: String,
-}
-
-impl Rig {
-    async fn start(options: impl FnOnce(u16) -> PebbleOptions, worker_extra: &[(&str, &str)]) -> Self {
-        let platform = TestPlatform::start_with(&[("CONFER_BASE_DOMAIN", BASE_DOMAIN)]).await;
-        let tenant = platform.signup(&unique_slug("dom")).await;
-        let dir = std::env::temp_dir().join(format!("confer-domains-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let platform_name = format!("{}.{BASE_DOMAIN}", tenant.slug);
-        let (operator_ca_pem, cert_pem, key_pem) = operator_certificate(&platform_name);
-        std::fs::write(dir.join("operator.pem"), cert_pem).expect("write the operator's certificate");
-        std::fs::write(dir.join("operator.key"), key_pem).expect("write the operator's key");
-        let cert_path = dir.join("operator.pem").display().to_string();
-        let key_path = dir.join("operator.key").display().to_string();
-        let (node, tls_addr) = MediaNode::start_with_tls(
-            &platform.base_url,
-            &tenant,
-            &[
-                ("CONFER_BASE_DOMAIN", BASE_DOMAIN),
-                ("CONFER_TLS_CERT", &cert_path),
-                ("CONFER_TLS_KEY", &key_path),
-                // New certificates arrive by the worker's announcement on Redis.
-                ("CONFER_CERTIFICATES_POLL_SECONDS", "600"),
-            ],
-            LogLines::default(),
-        );
-        let http_port: u16 = node.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the node's port");
-        // Pebble's validator fetches http://<domain>:<port>/.well-known/…: the node's
-        // plain-HTTP port (challtestsrv answers 127.0.0.1 for every name).
-        let pebble = Pebble::start(options(http_port)).await.expect("Pebble starts");
-        let vhost = TestVhost::create();
-        let mut worker_env: Vec<(String, String)> = [
-            ("DATABASE_URL", platform.db.url.clone()),
-            ("CONFER_AMQP_URL", vhost.amqp_url()),
-            ("CONFER_MASTER_KEY", platform.master_key().to_owned()),
-            ("CONFER_REDIS_URL", redis_url()),
-            ("CONFER_DNS_RESOLVER", pebble.dns_server().to_string()),
-            ("CONFER_DNS_RETRIES", "20".to_owned()),
-            ("CONFER_DNS_RETRY_BASE_MS", "250".to_owned()),
-            ("CONFER_ACME_DIRECTORY_URL", pebble.directory_url()),
-            ("CONFER_ACME_ROOT", pebble.api_root_pem_path().display().to_string()),
-            ("CONFER_ACME_RETRIES", "4".to_owned()),
-            ("CONFER_ACME_RETRY_BASE_MS", "500".to_owned()),
-            ("CONFER_RENEWAL_SCAN_SECONDS", "1".to_owned()),
-            ("CONFER_OUTBOX_IDLE_MS", "50".to_owned()),
-            ("CONFER_LOG_FORMAT", "json".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        worker_env.extend(worker_extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Self { platform, tenant, _node: node, tls_addr, pebble, vhost, dir, worker_env, operator_ca_pem }
-    }
-
-    fn worker(&self) -> Killed {
-        let child = Command::new(binary("confer-worker"))
-            .envs(self.worker_env.iter().cloned())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start confer-worker");
-        Killed(child)
-    }
-
-    fn platform_name(&self) -> String {
-        format!("{}.{BASE_DOMAIN}", self.tenant.slug)
-    }
-
-    fn hostname(&self, label: &str) -> String {
-        format!("{label}.{}.example", self.tenant.slug)
-    }
-
-    async fn add_domain(&self, hostname: &str) -> Value {
-        let (status, body) =
-            self.platform.send(&self.tenant, Method::POST, "/v1/domains", Some(json!({"hostname": hostname}))).await;
-        assert_eq!(status, 202, "{body}");
-        body
-    }
-
-    async fn domain(&self, id: &str) -> Value {
-        let (status, body) = self.platform.get(&self.tenant, &format!("/v1/domains/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    /// Waits until the domain satisfies `done`, and returns it.
-    async fn domain_until(&self, id: &str, what: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let domain = self.domain(id).await;
-            if done(&domain) {
-                return domain;
-            }
-            assert!(Instant::now() < deadline, "{what} did not happen within {within:?}; the domain: {domain:#}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn tls_addr(&self) -> String {
-        self.tls_addr.clone()
-    }
-
-    /// The serial the node presents for `hostname`, verified against Pebble's roots.
-    async fn served_serial(&self, hostname: &str) -> Result<String, String> {
-        let roots = self.pebble.issuing_roots_pem().await.expect("Pebble's roots");
-        let addr = self.tls_addr();
-        let hostname = hostname.to_owned();
-        tokio::task::spawn_blocking(move || presented(&addr, &hostname, &roots).map(|p| p.serial))
-            .await
-            .expect("the probe ran")
-    }
-
-    async fn events_of(&self, id: &str, event_type: &str) -> i64 {
-        self.platform
-            .scalar(&format!(
-                "SELECT count(*) FROM events WHERE stream_id = 'domain-{id}' AND event_type = '{event_type}'"
-            ))
-            .await
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A CA and a leaf for `name` made here, standing for the operator's own.
-fn operator_certificate(name: &str) -> (String, String, String) {
-    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "Operator test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("the CA");
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate().expect("a key");
-    let leaf = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("leaf params");
-    let leaf = leaf.signed_by(&key, &issuer).expect("the leaf");
-    (ca_cert.pem(), leaf.pem(), key.serialize_pem())
-}
 
 fn id_of(domain: &Value) -> String {
     domain["id"].as_str().expect("an id").to_owned()
@@ -193,9 +33,8 @@ async fn a_domain_with_its_cname_becomes_active_and_is_served_with_a_pebble_cert
     assert_eq!(cname["value"], rig.platform_name());
 
     // Until the record exists the domain waits, and says what it waits for and until when.
-    let waiting = rig
-        .domain_until(&id, "a DNS check to be deferred", Duration::from_secs(20), |d| d["reason"].is_string())
-        .await;
+    let waiting =
+        rig.domain_until(&id, "a DNS check to be deferred", Duration::from_secs(20), |d| d["reason"].is_string()).await;
     assert_eq!(waiting["status"], "pending_dns");
     assert!(waiting["reason"].as_str().unwrap().contains(&rig.platform_name()), "{waiting}");
     assert!(waiting["next_retry_at"].is_string(), "{waiting}");
@@ -216,7 +55,10 @@ async fn a_domain_with_its_cname_becomes_active_and_is_served_with_a_pebble_cert
     let not_after: chrono::DateTime<chrono::Utc> = certificate["not_after"].as_str().unwrap().parse().unwrap();
     let renew_at: chrono::DateTime<chrono::Utc> = certificate["renew_at"].as_str().unwrap().parse().unwrap();
     let two_thirds = not_before + (not_after - not_before) * 2 / 3;
-    assert!((renew_at - two_thirds).num_milliseconds().abs() < 1000, "renewal at {renew_at}, two thirds at {two_thirds}");
+    assert!(
+        (renew_at - two_thirds).num_milliseconds().abs() < 1000,
+        "renewal at {renew_at}, two thirds at {two_thirds}"
+    );
 
     // The node serves it by SNI (announced on Redis: its poll is 10 minutes away),
     // with a chain that verifies against Pebble's root for that name.
@@ -242,16 +84,12 @@ async fn a_domain_with_its_cname_becomes_active_and_is_served_with_a_pebble_cert
     // The private key is kept sealed, in the log and in the read model.
     let key_at_rest = rig.platform.scalar("SELECT count(*) FROM certificates WHERE private_key LIKE 'v1.%'").await;
     assert_eq!(key_at_rest, 1);
-    let clear = rig
-        .platform
-        .scalar("SELECT count(*) FROM events WHERE payload::text LIKE '%PRIVATE KEY%'")
-        .await
+    let clear = rig.platform.scalar("SELECT count(*) FROM events WHERE payload::text LIKE '%PRIVATE KEY%'").await
         + rig.platform.scalar("SELECT count(*) FROM certificates WHERE private_key LIKE '%PRIVATE KEY%'").await;
     assert_eq!(clear, 0, "no private key in the clear at rest");
 
     // A renewal asked for by the tenant: a new certificate, served without a restart.
-    let (status, body) =
-        rig.platform.send(&rig.tenant, Method::POST, &format!("/v1/domains/{id}/renewal"), None).await;
+    let (status, body) = rig.platform.send(&rig.tenant, Method::POST, &format!("/v1/domains/{id}/renewal"), None).await;
     assert_eq!(status, 202, "{body}");
     assert!(body["renewal_requested_at"].is_string(), "{body}");
     let (status, again) =
@@ -321,18 +159,16 @@ async fn a_certificate_near_expiry_is_renewed_by_itself_and_served_without_a_res
 async fn a_worker_killed_in_the_middle_of_an_order_records_exactly_one_certificate() {
     // Pebble's validator waits a random 0–10 s before it checks, and the client
     // polls the order: it is open long enough to kill the worker in it.
-    let rig = Rig::start(|http_port| PebbleOptions { va_sleep: Some(10), ..PebbleOptions::answering_on(http_port) }, &[])
-        .await;
+    let rig =
+        Rig::start(|http_port| PebbleOptions { va_sleep: Some(10), ..PebbleOptions::answering_on(http_port) }, &[])
+            .await;
     let worker = rig.worker();
     let hostname = rig.hostname("crash");
     let added = rig.add_domain(&hostname).await;
     let id = id_of(&added);
     // Proved by the TXT record this time.
     let txt = &added["dns_records"][1];
-    rig.pebble
-        .set_txt(txt["name"].as_str().unwrap(), txt["value"].as_str().unwrap())
-        .await
-        .expect("the TXT record");
+    rig.pebble.set_txt(txt["name"].as_str().unwrap(), txt["value"].as_str().unwrap()).await.expect("the TXT record");
     // Watched closely, so the kill lands while the CA is still validating.
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = format!("SELECT count(*) FROM domains WHERE id = '{id}' AND status = 'issuing'");
@@ -353,17 +189,16 @@ async fn a_worker_killed_in_the_middle_of_an_order_records_exactly_one_certifica
 
 #[tokio::test]
 async fn a_domain_whose_record_never_comes_is_parked_and_shows_failed_with_the_reason() {
-    let rig = Rig::start(
-        PebbleOptions::answering_on,
-        &[("CONFER_DNS_RETRIES", "3"), ("CONFER_DNS_RETRY_BASE_MS", "200")],
-    )
-    .await;
+    let rig =
+        Rig::start(PebbleOptions::answering_on, &[("CONFER_DNS_RETRIES", "3"), ("CONFER_DNS_RETRY_BASE_MS", "200")])
+            .await;
     let _worker = rig.worker();
     let hostname = rig.hostname("never");
     let id = id_of(&rig.add_domain(&hostname).await);
     // A CNAME elsewhere is not ours.
     rig.pebble.set_cname(&hostname, "someone-else.example").await.expect("the CNAME");
-    let failed = rig.domain_until(&id, "the domain to fail", Duration::from_secs(60), |d| d["status"] == "failed").await;
+    let failed =
+        rig.domain_until(&id, "the domain to fail", Duration::from_secs(60), |d| d["status"] == "failed").await;
     let reason = failed["reason"].as_str().expect("a reason");
     assert!(reason.contains(&rig.platform_name()) && reason.contains("CNAME"), "{reason}");
     assert_eq!(failed["next_retry_at"], Value::Null);

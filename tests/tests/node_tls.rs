@@ -83,7 +83,9 @@ impl Leaf {
 }
 
 /// The api as far as a node's HTTPS needs it: the tenant's settings and its
-/// certificate list (for the tenant's key only); 404 for anything else.
+/// certificate list (for the tenant's key only); 404 for anything else. It runs on
+/// the test's runtime, which must have worker threads: starting a node blocks the
+/// test's own thread until the node listens, and the node reads its settings first.
 struct FakeApi {
     url: String,
     certificates: Arc<Mutex<TenantCertificates>>,
@@ -242,7 +244,7 @@ async fn redis() -> redis::aio::MultiplexedConnection {
     client.get_multiplexed_async_connection().await.expect("the test Redis")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_name_gets_its_certificate_by_sni_and_a_renewal_is_served_once_announced() {
     let slug = unique_slug("tls");
     let tenant = test_tenant(&slug);
@@ -333,7 +335,7 @@ async fn raw_status(addr: &str, path: &str) -> u16 {
     response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {response}"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acme_http01_challenges_are_answered_from_redis_on_plain_http() {
     let slug = unique_slug("acme");
     let tenant = test_tenant(&slug);

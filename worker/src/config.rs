@@ -44,7 +44,12 @@ pub struct Config {
     pub outbox_idle_ms: u64,
     /// The job kinds this worker consumes (comma-separated): several workers can
     /// share the kinds out. The outbox relay publishes every kind regardless.
-    #[arg(long, env = "CONFER_WORKER_JOBS", value_delimiter = ',', default_value = "noop,check_domain,order_certificate")]
+    #[arg(
+        long,
+        env = "CONFER_WORKER_JOBS",
+        value_delimiter = ',',
+        default_value = "noop,check_domain,order_certificate"
+    )]
     pub jobs: Vec<String>,
     /// Redis: where ACME HTTP-01 answers are left for the media nodes, and new
     /// certificates are announced to them.

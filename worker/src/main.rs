@@ -80,15 +80,22 @@ async fn main() -> anyhow::Result<()> {
         _ if !config.consumes(NoopHandler::KIND) => {}
         Some(store) => {
             let handler = Once::new(NoopHandler, store.clone());
-            consuming.push(consume(&connection, NoopHandler::KIND, handler, noop, stopped(stop.clone()), &mut queues).await?);
+            consuming.push(
+                consume(&connection, NoopHandler::KIND, handler, noop, stopped(stop.clone()), &mut queues).await?,
+            );
         }
-        None => consuming.push(consume(&connection, NoopHandler::KIND, NoopHandler, noop, stopped(stop.clone()), &mut queues).await?),
+        None => consuming.push(
+            consume(&connection, NoopHandler::KIND, NoopHandler, noop, stopped(stop.clone()), &mut queues).await?,
+        ),
     }
     if let Some(store) = store.as_ref().filter(|_| config.consumes(domains::CHECK_DOMAIN)) {
         let dns = HickoryDns::new(config.dns_resolver).context("set up the DNS resolver (CONFER_DNS_RESOLVER)")?;
         let check = Once::new(DomainCheck::new(store.clone(), dns, config.dns_retry_policy()), store.clone());
         let dns_settings = settings(config.dns_retry_policy());
-        consuming.push(consume(&connection, domains::CHECK_DOMAIN, check, dns_settings, stopped(stop.clone()), &mut queues).await?);
+        consuming.push(
+            consume(&connection, domains::CHECK_DOMAIN, check, dns_settings, stopped(stop.clone()), &mut queues)
+                .await?,
+        );
     }
     if let Some(store) = store.as_ref().filter(|_| config.consumes(domains::ORDER_CERTIFICATE)) {
         match certificate_orders(&config, store).await? {
@@ -96,11 +103,22 @@ async fn main() -> anyhow::Result<()> {
                 let acme_settings = settings(config.acme_retry_policy());
                 let orders = Once::new(orders, store.clone());
                 consuming.push(
-                    consume(&connection, domains::ORDER_CERTIFICATE, orders, acme_settings, stopped(stop.clone()), &mut queues)
-                        .await?,
+                    consume(
+                        &connection,
+                        domains::ORDER_CERTIFICATE,
+                        orders,
+                        acme_settings,
+                        stopped(stop.clone()),
+                        &mut queues,
+                    )
+                    .await?,
                 );
                 let every = Duration::from_secs(config.renewal_scan_seconds);
-                background.push(tokio::spawn(domains::renewal_scan::run_until(store.clone(), every, stopped(stop.clone()))));
+                background.push(tokio::spawn(domains::renewal_scan::run_until(
+                    store.clone(),
+                    every,
+                    stopped(stop.clone()),
+                )));
             }
             None => tracing::warn!(
                 "CONFER_ACME_DIRECTORY_URL is not set: no certificates are ordered (verified domains wait in the queue)"

@@ -130,6 +130,7 @@ async fn publish_batch(
         return Ok(0);
     }
     let mut sent = Vec::with_capacity(rows.len());
+    let mut in_flight = Vec::with_capacity(rows.len());
     for row in rows {
         let Ok(kind) = JobKind::parse(&row.kind) else {
             tracing::error!(id = %row.id, kind = %row.kind, "an outbox job of an unusable kind is left unpublished");
@@ -142,14 +143,16 @@ async fn publish_batch(
         }
         let queue = topology::JobQueues::new(kind.clone(), &policy).work();
         let job = Job { id: row.id, kind, tenant_id: Some(row.tenant_id), payload: row.payload, attempt: 0 };
-        crate::jobs::publish_confirmed(
-            channel,
-            &queue,
-            &crate::jobs::encode(&job),
-            crate::jobs::new_job_properties(&job),
-        )
-        .await?;
-        sent.push(row.id);
+        let properties = crate::jobs::new_job_properties(&job);
+        let pending = crate::jobs::publish_unconfirmed(channel, &queue, &crate::jobs::encode(&job), properties).await?;
+        in_flight.push((row.id, queue, pending));
+    }
+    // The whole batch is in flight before its confirms are awaited: one round trip
+    // to the broker's disk per batch instead of per job. A job is marked sent only
+    // once confirmed; any failure leaves the batch unmarked, to be sent again.
+    for (id, queue, pending) in in_flight {
+        crate::jobs::confirmed(&queue, pending).await?;
+        sent.push(id);
     }
     tx.conn()
         .execute_raw(Statement::from_sql_and_values(

@@ -88,12 +88,13 @@ pub struct ListDomains {
 }
 
 fn view(row: domains::DomainRow) -> DomainView {
-    let certificate = match (row.certificate_serial, row.certificate_issuer, row.certificate_not_before, row.certificate_not_after) {
-        (Some(serial), Some(issuer), Some(not_before), Some(not_after)) => {
-            Some(CertificateView { serial, issuer, not_before, not_after, renew_at: row.renew_at })
-        }
-        _ => None,
-    };
+    let certificate =
+        match (row.certificate_serial, row.certificate_issuer, row.certificate_not_before, row.certificate_not_after) {
+            (Some(serial), Some(issuer), Some(not_before), Some(not_after)) => {
+                Some(CertificateView { serial, issuer, not_before, not_after, renew_at: row.renew_at })
+            }
+            _ => None,
+        };
     DomainView {
         verified_by: row.verified_by,
         certificate,
@@ -252,7 +253,10 @@ pub async fn renew(
         _ => {
             return Err(ApiError::Conflict {
                 code: "not_active",
-                message: format!("{} has no certificate yet (status {}); it is renewed once active", row.hostname, row.status),
+                message: format!(
+                    "{} has no certificate yet (status {}); it is renewed once active",
+                    row.hostname, row.status
+                ),
                 field: None,
             });
         }

@@ -4,8 +4,8 @@
 
 mod api_keys;
 mod auth;
-mod command;
 mod certificates;
+mod command;
 mod domains;
 mod error;
 mod events;

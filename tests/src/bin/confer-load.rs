@@ -4,6 +4,14 @@
 //! API does it for a command whose only write is an append: one statement that
 //! checks the expected version, inserts and projects) and reports appends per
 //! second with latency percentiles.
+//!
+//! `confer-load jobs` puts no-op jobs in a fresh database's outbox and times the real
+//! `confer-worker`: first relaying them to RabbitMQ, then consuming them (each one's
+//! outcome recorded, as every job's is).
+//!
+//! `confer-load domains` times custom domains from "DNS record created" to "the
+//! node serves the certificate", against Pebble, through the real api, worker and
+//! media node.
 
 use clap::{Parser, Subcommand};
 use confer_api::domain::{DomainEvent, EventMetadata, RoomName, StreamId};
@@ -37,6 +45,21 @@ enum Load {
         /// Duration of the measurement.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// No-op jobs through the worker: outbox → RabbitMQ, then RabbitMQ → done.
+    Jobs {
+        /// Jobs to run.
+        #[arg(long, default_value_t = 20_000)]
+        count: u32,
+        /// Jobs a consumer holds at once (`CONFER_JOB_PREFETCH`).
+        #[arg(long, default_value_t = 16)]
+        prefetch: u16,
+    },
+    /// Custom domains from DNS record to certificate served, against Pebble.
+    Domains {
+        /// Domains, one after another.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
     },
 }
 
@@ -135,9 +158,126 @@ async fn appends(admin_url: String, streams: usize, clients: usize, seconds: u64
     Ok(())
 }
 
+/// Jobs per second from the first to the last timestamp of `column` in `table`.
+async fn rate(db: &sea_orm::DatabaseConnection, table: &str, column: &str) -> anyhow::Result<(i64, f64)> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT count({column}) AS n, extract(epoch FROM max({column}) - min({column}))::float8 AS secs FROM {table}"
+            ),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no answer"))?;
+    let n: i64 = row.try_get("", "n")?;
+    let secs: Option<f64> = row.try_get("", "secs")?;
+    let secs = secs.unwrap_or(0.0);
+    Ok((n, if secs > 0.0 { (n - 1) as f64 / secs } else { 0.0 }))
+}
+
+/// Waits until `query` (a count) reaches `target`.
+async fn until_count(
+    db: &sea_orm::DatabaseConnection,
+    query: &str,
+    target: i64,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, query.to_owned()))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no answer"))?;
+        if row.try_get::<i64>("", "n")? >= target {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{query} did not reach {target} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn jobs(count: u32, prefetch: u16) -> anyhow::Result<()> {
+    use confer_tests::{Killed, TestDatabase, binary, rabbitmq::TestVhost};
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    confer_api::app::migrate(&db).await?;
+    // As the superuser: the outbox's row-level security does not apply.
+    db.execute_unprepared(&format!(
+        "INSERT INTO outbox (id, tenant_id, kind, payload, event_position, created_at) \
+         SELECT gen_random_uuid(), '{}', 'noop', '{{}}'::jsonb, 0, now() FROM generate_series(1, {count})",
+        Uuid::now_v7()
+    ))
+    .await?;
+    let vhost = TestVhost::create();
+    let worker = |kinds: &str| -> anyhow::Result<Killed> {
+        let child = std::process::Command::new(binary("confer-worker"))
+            .env("DATABASE_URL", &database.url)
+            .env("CONFER_AMQP_URL", vhost.amqp_url())
+            .env("CONFER_WORKER_JOBS", kinds)
+            .env("CONFER_JOB_PREFETCH", prefetch.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Killed(child))
+    };
+    let relaying = worker("none")?;
+    until_count(
+        &db,
+        "SELECT count(*) AS n FROM outbox WHERE published_at IS NOT NULL",
+        count.into(),
+        Duration::from_secs(600),
+    )
+    .await?;
+    drop(relaying);
+    let (published, relayed) = rate(&db, "outbox", "published_at").await?;
+    let consuming = worker("noop")?;
+    until_count(&db, "SELECT count(*) AS n FROM processed_jobs", count.into(), Duration::from_secs(600)).await?;
+    drop(consuming);
+    let (done, consumed) = rate(&db, "processed_jobs", "finished_at").await?;
+    println!("jobs relayed (outbox → RabbitMQ, confirmed, marked sent): {published} at {relayed:.0}/s");
+    println!("jobs consumed (noop, outcome recorded, acked; prefetch {prefetch}): {done} at {consumed:.0}/s");
+    db.close().await.ok();
+    Ok(())
+}
+
+async fn domains(count: usize) -> anyhow::Result<()> {
+    use confer_tests::domain_rig::DomainRig;
+    use confer_tests::pebble::PebbleOptions;
+    // The platform's DNS rechecks are not what is measured: the record exists
+    // before the domain is added.
+    let rig = DomainRig::start(PebbleOptions::answering_on, &[]).await;
+    let _worker = rig.worker();
+    let mut times = Vec::with_capacity(count);
+    for n in 0..count {
+        let hostname = rig.hostname(&format!("bench{n}"));
+        rig.pebble.set_cname(&hostname, &rig.platform_name()).await?;
+        let created = Instant::now();
+        rig.add_domain(&hostname).await;
+        let deadline = created + Duration::from_secs(120);
+        while rig.served_serial(&hostname).await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "{hostname} was not served within 120 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = created.elapsed();
+        eprintln!("{hostname}: {took:?}");
+        times.push(took);
+    }
+    times.sort();
+    let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    println!(
+        "domains: {count}, record created → certificate served: p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        at(0.5).as_secs_f64() * 1000.0,
+        at(0.9).as_secs_f64() * 1000.0,
+        times[times.len() - 1].as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Load::Appends { admin_url, streams, clients, seconds } => appends(admin_url, streams, clients, seconds).await,
+        Load::Jobs { count, prefetch } => jobs(count, prefetch).await,
+        Load::Domains { count } => domains(count).await,
     }
 }

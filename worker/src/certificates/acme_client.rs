@@ -436,8 +436,9 @@ async fn answer_challenges(
             .challenge(ChallengeType::Http01)
             .ok_or_else(|| AcmeError::NoHttp01Challenge { hostname: hostname.to_owned() })?;
         let key_authorization = challenge.key_authorization();
-        board.post(&challenge.token, key_authorization.as_str()).await?;
+        // Recorded before posting: a post that failed half-way is taken down too.
         posted.push(challenge.token.clone());
+        board.post(&challenge.token, key_authorization.as_str()).await?;
         within(&format!("take the challenge for {hostname}"), challenge.set_ready(), order_failed).await?;
     }
 }

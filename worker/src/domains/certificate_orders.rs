@@ -128,7 +128,11 @@ impl<B: ChallengeBoard + 'static> CertificateOrders<B> {
     }
 
     /// The certificate as the log keeps it: its key sealed with the tenant's data key.
-    async fn sealed(&self, tenant: uuid::Uuid, issued: &IssuedCertificate) -> Result<(CertificateRecord, String), JobFailure> {
+    async fn sealed(
+        &self,
+        tenant: uuid::Uuid,
+        issued: &IssuedCertificate,
+    ) -> Result<(CertificateRecord, String), JobFailure> {
         let tx = self.store.begin(Scope::Tenant(tenant)).await.map_err(unavailable)?;
         let key = self.tenant_keys.load(&tx, tenant).await.map_err(unavailable)?;
         let slug = tenants::find(&tx, tenant).await.map_err(unavailable)?.map(|t| t.slug).unwrap_or_default();
@@ -152,7 +156,9 @@ impl<B: ChallengeBoard + 'static> CertificateOrders<B> {
         let published: Result<i64, _> = redis::cmd("PUBLISH").arg(&channel).arg(serial).query_async(&mut redis).await;
         match published {
             Ok(nodes) => tracing::info!(%channel, nodes, "new certificate announced"),
-            Err(e) => tracing::warn!(%channel, error = %e, "cannot announce the certificate; nodes load it at their next poll"),
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "cannot announce the certificate; nodes load it at their next poll")
+            }
         }
     }
 
@@ -175,7 +181,8 @@ impl<B: ChallengeBoard + 'static> CertificateOrders<B> {
 /// Whether the certificate this job asks for is already recorded (or no longer wanted).
 fn already_done(row: &domains::DomainRow, request: &DomainJob) -> Option<&'static str> {
     if request.renewal {
-        if row.renewal_requested_at.is_none() || row.certificate_serial.as_deref() != request.replaces_serial.as_deref() {
+        if row.renewal_requested_at.is_none() || row.certificate_serial.as_deref() != request.replaces_serial.as_deref()
+        {
             return Some("the certificate was renewed already");
         }
     } else if !matches!(row.status.as_str(), "verified" | "issuing") {
@@ -231,7 +238,9 @@ impl<B: ChallengeBoard + 'static> JobHandler for CertificateOrders<B> {
                 self.announce(&slug, &serial).await;
                 Ok(())
             }
-            Recorded::Moved => Err(JobFailure::Retry("the domain changed while its certificate was ordered".to_owned())),
+            Recorded::Moved => {
+                Err(JobFailure::Retry("the domain changed while its certificate was ordered".to_owned()))
+            }
         }
     }
 

@@ -62,7 +62,7 @@ pub trait DnsLookup: Send + Sync + 'static {
 /// Which proof DNS holds for the domain, if any: the CNAME is looked at first.
 pub async fn find_proof(dns: &impl DnsLookup, expected: &ExpectedRecords<'_>) -> Result<Option<ProofMethod>, DnsError> {
     let target = normalize(expected.cname_target);
-    if dns.cname_targets(expected.hostname).await?.iter().any(|t| *t == target) {
+    if dns.cname_targets(expected.hostname).await?.contains(&target) {
         return Ok(Some(ProofMethod::Cname));
     }
     if dns.txt_values(expected.txt_name).await?.iter().any(|v| v == expected.txt_value) {

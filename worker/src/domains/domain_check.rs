@@ -52,11 +52,8 @@ impl<D: DnsLookup> JobHandler for DomainCheck<D> {
         };
         let reason = match find_proof(&self.dns, &expected).await {
             Ok(Some(method)) => {
-                let event = DomainEvent::DomainVerified {
-                    domain_id: row.id,
-                    hostname,
-                    method: method.as_str().to_owned(),
-                };
+                let event =
+                    DomainEvent::DomainVerified { domain_id: row.id, hostname, method: method.as_str().to_owned() };
                 return match log.record(row.version, event).await? {
                     Recorded::Done => {
                         tracing::info!(domain = %row.hostname, method = method.as_str(), "domain verified");

@@ -41,8 +41,11 @@ impl<'a> DomainLog<'a> {
 
     /// Appends `event` if the domain is still at `version`.
     pub async fn record(&self, version: i64, event: DomainEvent) -> Result<Recorded, JobFailure> {
-        let metadata =
-            EventMetadata { actor: "worker".to_owned(), correlation_id: Some(self.job.to_string()), idempotency_key: None };
+        let metadata = EventMetadata {
+            actor: "worker".to_owned(),
+            correlation_id: Some(self.job.to_string()),
+            idempotency_key: None,
+        };
         match self
             .store
             .append(self.tenant, &StreamId::domain(self.domain), ExpectedVersion::Exactly(version), &[event], &metadata)

@@ -31,7 +31,13 @@ pub async fn scan_once(store: &EventStore) -> Result<usize, StoreError> {
         };
         let metadata = EventMetadata { actor: "worker".to_owned(), correlation_id: None, idempotency_key: None };
         match store
-            .append(row.tenant_id, &StreamId::domain(row.id), ExpectedVersion::Exactly(row.version), &[event], &metadata)
+            .append(
+                row.tenant_id,
+                &StreamId::domain(row.id),
+                ExpectedVersion::Exactly(row.version),
+                &[event],
+                &metadata,
+            )
             .await
         {
             Ok(_) => {

@@ -30,7 +30,7 @@ pub use kind::{InvalidJobKind, JobKind};
 pub use noop::NoopHandler;
 pub use once::Once;
 pub use publish::headers;
-pub(crate) use publish::{encode, new_job_properties, publish_confirmed};
+pub(crate) use publish::{confirmed, encode, new_job_properties, publish_unconfirmed};
 pub use retry_policy::{RetryPolicies, RetryPolicy};
 pub use topology::JobQueues;
 

@@ -87,9 +87,25 @@ pub(crate) async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), QueueError> {
+    confirmed(queue, publish_unconfirmed(channel, queue, body, properties).await?).await
+}
+
+/// Publishes `body` to `queue` (default exchange) and returns the broker's confirm to
+/// wait for: many publishes can be in flight before their confirms are awaited.
+pub(crate) async fn publish_unconfirmed(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<lapin::PublisherConfirm, QueueError> {
     // `mandatory`: a missing queue comes back as a returned message instead of vanishing.
     let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
-    let confirm = channel.basic_publish("".into(), queue.into(), options, body, properties).await?.await?;
+    Ok(channel.basic_publish("".into(), queue.into(), options, body, properties).await?)
+}
+
+/// Waits for the confirm of a publish to `queue`: an error unless the broker took it.
+pub(crate) async fn confirmed(queue: &str, pending: lapin::PublisherConfirm) -> Result<(), QueueError> {
+    let confirm = pending.await?;
     if confirm.is_nack() {
         return Err(QueueError::NotConfirmed { queue: queue.to_owned() });
     }
