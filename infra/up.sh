@@ -22,14 +22,16 @@ if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
 fi
 
 cd "$ROOT"
-echo "building confer-api and confer-media (cargo build -p confer-api -p confer-media)..."
-cargo build -p confer-api -p confer-media
+echo "building confer-api, confer-media and confer-worker (cargo build -p confer-api -p confer-media -p confer-worker)..."
+cargo build -p confer-api -p confer-media -p confer-worker
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/debug/confer-api"
 MEDIA_BIN="$TARGET_DIR/debug/confer-media"
+WORKER_BIN="$TARGET_DIR/debug/confer-worker"
 [ -x "$BIN" ] || die "built binary not found at $BIN"
 [ -x "$MEDIA_BIN" ] || die "built binary not found at $MEDIA_BIN"
+[ -x "$WORKER_BIN" ] || die "built binary not found at $WORKER_BIN"
 MEDIA_LISTEN=${CONFER_MEDIA_LISTEN:-127.0.0.1:8443}
 TURN_PORT=${CONFER_TURN_PORT:-3478}
 MEDIA_UDP=${CONFER_MEDIA_UDP:-127.0.0.1:10000}
@@ -80,6 +82,7 @@ stop_previous() { # stop_previous NAME [PROGRAM]: stops .confer/NAME.pid if it i
 }
 stop_previous api
 stop_previous media
+stop_previous worker
 stop_previous turn turnserver
 
 # The address clients use: a wildcard listen address is reached on loopback.
@@ -160,6 +163,13 @@ echo "$MEDIA_PID" >"$STATE/media.pid"
 MEDIA_URL="http://$MEDIA_LISTEN"
 wait_ready media "$MEDIA_PID" "$MEDIA_URL/healthz"
 
+# ---------------------------------------------------------------- the worker
+
+# Relays the outbox and runs domain checks; certificates are ordered when
+# CONFER_ACME_DIRECTORY_URL is set in the environment (see the README).
+NO_COLOR=1 nohup "$WORKER_BIN" </dev/null >"$STATE/worker.log" 2>&1 &
+echo $! >"$STATE/worker.pid"
+
 # ---------------------------------------------------------------- what to do next
 
 STARTS_AT=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
@@ -182,5 +192,5 @@ Schedule a meeting with it:
     -d '{"room":"hello","starts_at":"$STARTS_AT","ends_at":"$ENDS_AT"}'
 
 Stop it:
-  kill \$(cat .confer/api.pid) \$(cat .confer/media.pid) \$(cat .confer/turn.pid)     # from $ROOT
+  kill \$(cat .confer/api.pid) \$(cat .confer/media.pid) \$(cat .confer/worker.pid) \$(cat .confer/turn.pid)     # from $ROOT
 EOF
