@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One certificate a node serves, chosen by SNI for `hostname`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One certificate a node serves, chosen by SNI for `hostname`. Its `Debug` leaves
+/// the private key out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantCertificate {
     /// The custom domain it is for, lowercase, without a trailing dot.
     pub hostname: String,
@@ -16,6 +17,16 @@ pub struct TenantCertificate {
     pub serial: String,
     /// When the leaf expires (RFC 3339).
     pub not_after: String,
+}
+
+impl std::fmt::Debug for TenantCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantCertificate")
+            .field("hostname", &self.hostname)
+            .field("serial", &self.serial)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The answer of `GET /v1/certificates`.
@@ -35,4 +46,22 @@ pub fn certificates_channel(tenant: &str) -> String {
 /// `GET /.well-known/acme-challenge/<token>` with.
 pub fn acme_http01_key(token: &str) -> String {
     format!("confer:acme:http01:{token}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_leaves_the_private_key_out() {
+        let certificate = TenantCertificate {
+            hostname: "meet.example.com".into(),
+            chain_pem: "chain".into(),
+            private_key_pem: "-----BEGIN PRIVATE KEY----- secret".into(),
+            serial: "0a".into(),
+            not_after: "2031-01-01T00:00:00Z".into(),
+        };
+        let shown = format!("{certificate:?} {:?}", TenantCertificates { items: vec![certificate.clone()] });
+        assert!(!shown.contains("secret") && shown.contains("meet.example.com"), "{shown}");
+    }
 }
