@@ -71,10 +71,10 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
         signers: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
         jwks: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
         metrics: Metrics::new()?,
-        settings_announcer: config
+        node_announcer: config
             .redis_url
             .as_deref()
-            .map(crate::settings_announcer::SettingsAnnouncer::new)
+            .map(crate::node_announcer::NodeAnnouncer::new)
             .transpose()
             .context("CONFER_REDIS_URL is not a Redis URL")?,
     })

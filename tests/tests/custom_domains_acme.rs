@@ -113,6 +113,16 @@ async fn a_domain_with_its_cname_becomes_active_and_is_served_with_a_pebble_cert
     }
     assert_eq!(rig.events_of(&id, "CertificateRenewed").await, 1);
     assert_eq!(rig.events_of(&id, "CertificateIssued").await, 1);
+
+    // Given up, the name is no longer served (announced: the node's poll is far away).
+    let (status, _) = rig.platform.send(&rig.tenant, Method::DELETE, &format!("/v1/domains/{id}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(rig.platform.scalar("SELECT count(*) FROM certificates").await, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rig.served_serial(&hostname).await.is_ok() {
+        assert!(Instant::now() < deadline, "the node still serves a removed domain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -210,7 +210,8 @@ pub async fn get(state: web::Data<AppState>, http: HttpRequest, auth: Authentica
     Ok(HttpResponse::Ok().insert_header(("ETag", format!("\"{version}\""))).json(view(row)))
 }
 
-/// Gives a domain up: 204. Its name is free for anyone again.
+/// Gives a domain up: 204. Its name is free for anyone again, and the tenant's nodes
+/// stop serving it.
 #[utoipa::path(delete, path = "/v1/domains/{id}", tag = "domains", security(("api_key" = [])), params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn remove(
@@ -227,9 +228,16 @@ pub async fn remove(
     let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
     let hostname =
         Hostname::parse("hostname", &row.hostname).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let served = row.certificate_serial.is_some();
     let event = DomainEvent::DomainRemoved { domain_id: id, hostname };
     cmd.append(&StreamId::domain(id), ExpectedVersion::Exactly(row.version), &[event]).await?;
-    cmd.finish(&state, Reply::no_content()).await
+    let slug = if served { tenants::find(cmd.tx().await?, auth.tenant_id).await?.map(|t| t.slug) } else { None };
+    let reply = cmd.finish(&state, Reply::no_content()).await?;
+    // Its nodes stop serving the name now rather than at their next poll.
+    if let (Some(slug), Some(announcer)) = (slug, &state.node_announcer) {
+        announcer.certificates_changed(&slug);
+    }
+    Ok(reply)
 }
 
 /// Asks for a new certificate now, before the current one is due: 202. The current

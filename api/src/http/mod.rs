@@ -54,8 +54,8 @@ pub struct AppState {
     pub signers: moka::sync::Cache<uuid::Uuid, std::sync::Arc<crate::token_signer::TokenSigner>>,
     /// Tenants' published JWKS by slug, for as long as `Cache-Control` lets clients keep them.
     pub jwks: moka::sync::Cache<String, std::sync::Arc<serde_json::Value>>,
-    /// Where settings changes are announced to media nodes, when there is a Redis.
-    pub settings_announcer: Option<crate::settings_announcer::SettingsAnnouncer>,
+    /// Where settings and certificate changes are announced to media nodes, when there is a Redis.
+    pub node_announcer: Option<crate::node_announcer::NodeAnnouncer>,
 }
 
 #[derive(OpenApi)]

@@ -295,7 +295,7 @@ pub async fn patch(
     let reply = Reply::json(StatusCode::OK, &view(next, version))?.with_version(version);
     let response = cmd.finish(&state, reply).await?;
     // Committed: the tenant's media nodes may read the new settings now.
-    if changed && let Some(announcer) = &state.settings_announcer {
+    if changed && let Some(announcer) = &state.node_announcer {
         announcer.settings_changed(&row.slug);
     }
     Ok(response)
