@@ -33,9 +33,10 @@ pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// First pause before asking the CA whether an order moved on; each next pause is
-/// [`POLL_BACKOFF`] times longer.
-const POLL_FIRST_DELAY: Duration = Duration::from_millis(250);
-const POLL_BACKOFF: f32 = 1.5;
+/// [`POLL_BACKOFF`] times longer (100, 200, 400 ms …): a CA that answers at once is
+/// seen at once, and a slow one is asked less and less often.
+const POLL_FIRST_DELAY: Duration = Duration::from_millis(100);
+const POLL_BACKOFF: f32 = 2.0;
 
 /// Which CA to use and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
