@@ -3,6 +3,7 @@
 //! for the tenant's names (`tls`). The `confer-media` binary puts them together for
 //! one tenant.
 
+pub mod announcements;
 pub mod auth;
 pub mod facts;
 pub mod password_attempts;

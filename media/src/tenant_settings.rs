@@ -34,7 +34,7 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
     hub.await_settings();
     let announced = Arc::new(Notify::new());
     if let Some(url) = source.redis_url.clone() {
-        listen(url, confer_vocabulary::settings_channel(&source.tenant), announced.clone());
+        crate::announcements::listen(url, confer_vocabulary::settings_channel(&source.tenant), announced.clone(), "settings");
     }
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
@@ -85,32 +85,4 @@ fn rules_of(settings: &serde_json::Value) -> Option<(SiteAccess, u32)> {
         lobby: settings["lobby"].as_bool()?,
     };
     Some((access, u32::try_from(settings["max_participants"].as_u64()?).ok()?))
-}
-
-/// Subscribes to `channel` (again after any failure) and wakes the reader on each message.
-fn listen(url: String, channel: String, announced: Arc<Notify>) {
-    tokio::spawn(async move {
-        loop {
-            match subscribe(&url, &channel, &announced).await {
-                Ok(()) => tracing::warn!(%channel, "settings announcements stopped; subscribing again"),
-                Err(e) => tracing::warn!(%channel, error = %e, "cannot hear settings announcements; retrying"),
-            }
-            // Anything announced meanwhile is read now.
-            announced.notify_one();
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-}
-
-async fn subscribe(url: &str, channel: &str, announced: &Notify) -> Result<(), redis::RedisError> {
-    use futures_util::StreamExt;
-    let client = redis::Client::open(url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    tracing::info!(%channel, "following settings announcements");
-    let mut messages = pubsub.on_message();
-    while messages.next().await.is_some() {
-        announced.notify_one();
-    }
-    Ok(())
 }

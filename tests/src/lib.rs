@@ -6,6 +6,7 @@ pub mod domain_rig;
 pub mod janus;
 pub mod media_node;
 pub mod oidc_provider;
+pub mod orphans;
 pub mod pebble;
 pub mod rabbitmq;
 pub mod slapd;

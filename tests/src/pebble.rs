@@ -466,24 +466,5 @@ fn set_private(path: &Path) -> anyhow::Result<()> {
 /// killed only when the pid in its pid file still works in that very directory), and
 /// removes their directories.
 fn reap_orphans() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(DIR_PREFIX) else { continue };
-        let Some((owner, _)) = rest.split_once('-') else { continue };
-        let Ok(owner) = owner.parse::<u32>() else { continue };
-        if Path::new(&format!("/proc/{owner}")).exists() {
-            continue; // its test process still runs
-        }
-        let dir = entry.path();
-        for server in ["pebble", "challtestsrv"] {
-            let Ok(pid) = std::fs::read_to_string(dir.join(format!("{server}.pid"))) else { continue };
-            let pid = pid.trim();
-            let works_here = std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir);
-            if !pid.is_empty() && works_here {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    crate::orphans::reap_orphans(DIR_PREFIX, &["pebble.pid", "challtestsrv.pid"], crate::orphans::works_in);
 }

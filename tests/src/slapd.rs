@@ -488,28 +488,12 @@ fn answers_anonymous_bind(addr: SocketAddr) -> bool {
     reply.len() >= 10 && reply[0] == 0x30 && reply.windows(3).any(|w| w == [0x0a, 0x01, 0x00]) && reply.contains(&0x61)
 }
 
-/// Kills the slapd of test processes that died without cleaning up, and removes
-/// their directories.
+/// Kills the slapd of test processes that died without cleaning up (only a process
+/// still running with that directory's config), and removes their directories.
 fn reap_orphans() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(DIR_PREFIX) else { continue };
-        let Some((owner, _)) = rest.split_once('-') else { continue };
-        let Ok(owner) = owner.parse::<u32>() else { continue };
-        if Path::new(&format!("/proc/{owner}")).exists() {
-            continue; // its test process still runs
-        }
-        let dir = entry.path();
-        if let Ok(pid) = std::fs::read_to_string(dir.join("slapd.pid")) {
-            let pid = pid.trim();
-            let config = dir.join("slapd.conf");
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            if !pid.is_empty() && cmdline.contains(&*config.to_string_lossy()) {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    crate::orphans::reap_orphans(DIR_PREFIX, &["slapd.pid"], |pid, dir| {
+        let config = dir.join("slapd.conf");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy())
+    });
 }

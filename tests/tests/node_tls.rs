@@ -293,7 +293,7 @@ async fn each_name_gets_its_certificate_by_sni_and_a_renewal_is_served_once_anno
     assert!(response.ends_with("\r\n\r\nok"), "GET /healthz over TLS: {response}");
 
     // Renewal: the api now lists a new certificate, and the worker announces it.
-    wait_for_log(&log, "following certificate announcements", None).await;
+    wait_for_log(&log, "following announcements", Some(("what", "certificates"))).await;
     // The node reads once at start and once more when it has subscribed; any read
     // after those is the announcement's doing.
     let deadline = Instant::now() + Duration::from_secs(15);

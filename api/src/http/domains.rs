@@ -220,14 +220,11 @@ pub async fn remove(
     auth: Authenticated,
     req: CommandRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&http, "domain")?;
-    let mut cmd = match Command::start(&state, &auth, req, &[0; 32]).await? {
-        Started::Replayed(r) => return Ok(r),
-        Started::Fresh(c) => c,
+    let (mut cmd, row) = match on_domain(&state, &http, &auth, req).await? {
+        OnDomain::Replayed(r) => return Ok(r),
+        OnDomain::Fresh(cmd, row) => (cmd, row),
     };
-    let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
-    let hostname =
-        Hostname::parse("hostname", &row.hostname).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let (id, hostname) = (row.id, stored_hostname(&row)?);
     let served = row.certificate_serial.is_some();
     let event = DomainEvent::DomainRemoved { domain_id: id, hostname };
     cmd.append(&StreamId::domain(id), ExpectedVersion::Exactly(row.version), &[event]).await?;
@@ -250,12 +247,11 @@ pub async fn renew(
     auth: Authenticated,
     req: CommandRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&http, "domain")?;
-    let mut cmd = match Command::start(&state, &auth, req, &[0; 32]).await? {
-        Started::Replayed(r) => return Ok(r),
-        Started::Fresh(c) => c,
+    let (mut cmd, row) = match on_domain(&state, &http, &auth, req).await? {
+        OnDomain::Replayed(r) => return Ok(r),
+        OnDomain::Fresh(cmd, row) => (cmd, row),
     };
-    let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    let id = row.id;
     let serial = match (row.status.as_str(), &row.certificate_serial) {
         ("active", Some(serial)) => serial.clone(),
         _ => {
@@ -276,8 +272,7 @@ pub async fn renew(
             field: None,
         });
     }
-    let hostname =
-        Hostname::parse("hostname", &row.hostname).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let hostname = stored_hostname(&row)?;
     let event = DomainEvent::CertificateRenewalRequested {
         domain_id: id,
         hostname,
@@ -289,4 +284,32 @@ pub async fn renew(
     let version = row.version;
     let reply = Reply::json(StatusCode::ACCEPTED, &view(row))?.with_version(version);
     cmd.finish(&state, reply).await
+}
+
+/// A command on one existing domain (`/v1/domains/{id}/…`), or the saved answer of
+/// its earlier run.
+enum OnDomain {
+    Replayed(HttpResponse),
+    Fresh(Command, domains::DomainRow),
+}
+
+/// Starts a command on the domain the path names, read in the command's transaction.
+async fn on_domain(
+    state: &web::Data<AppState>,
+    http: &HttpRequest,
+    auth: &Authenticated,
+    req: CommandRequest,
+) -> Result<OnDomain, ApiError> {
+    let id = path_id(http, "domain")?;
+    let mut cmd = match Command::start(state, auth, req, &[0; 32]).await? {
+        Started::Replayed(r) => return Ok(OnDomain::Replayed(r)),
+        Started::Fresh(c) => c,
+    };
+    let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    Ok(OnDomain::Fresh(cmd, row))
+}
+
+/// The hostname of a stored domain (valid when it was added).
+fn stored_hostname(row: &domains::DomainRow) -> Result<Hostname, ApiError> {
+    Hostname::parse("hostname", &row.hostname).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))
 }

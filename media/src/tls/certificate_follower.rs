@@ -44,7 +44,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 pub fn follow(source: CertificateSource, store: Arc<CertificateStore>) {
     let announced = Arc::new(Notify::new());
     if let Some(url) = source.redis_url.clone() {
-        listen(url, certificates_channel(&source.tenant), announced.clone());
+        crate::announcements::listen(url, certificates_channel(&source.tenant), announced.clone(), "certificates");
     }
     tokio::spawn(async move {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
@@ -93,32 +93,4 @@ fn log_loaded(loaded: &[Loaded]) {
     let hostnames: Vec<&str> = loaded.iter().map(|l| l.hostname.as_str()).collect();
     let serials: Vec<&str> = loaded.iter().map(|l| l.serial.as_str()).collect();
     tracing::info!(hostnames = %hostnames.join(","), serials = %serials.join(","), "certificates loaded");
-}
-
-/// Subscribes to `channel` (again after any failure) and wakes the reader on each
-/// message, and once each time it (re)subscribes, for what was announced meanwhile.
-fn listen(url: String, channel: String, announced: Arc<Notify>) {
-    tokio::spawn(async move {
-        loop {
-            match subscribe(&url, &channel, &announced).await {
-                Ok(()) => tracing::warn!(%channel, "certificate announcements stopped; subscribing again"),
-                Err(e) => tracing::warn!(%channel, error = %e, "cannot hear certificate announcements; retrying"),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-}
-
-async fn subscribe(url: &str, channel: &str, announced: &Notify) -> Result<(), redis::RedisError> {
-    use futures_util::StreamExt;
-    let client = redis::Client::open(url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    tracing::info!(%channel, "following certificate announcements");
-    announced.notify_one();
-    let mut messages = pubsub.on_message();
-    while messages.next().await.is_some() {
-        announced.notify_one();
-    }
-    Ok(())
 }
