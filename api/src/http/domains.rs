@@ -222,7 +222,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (mut cmd, row) = match on_domain(&state, &http, &auth, req).await? {
         OnDomain::Replayed(r) => return Ok(r),
-        OnDomain::Fresh(cmd, row) => (cmd, row),
+        OnDomain::Fresh(fresh) => *fresh,
     };
     let (id, hostname) = (row.id, stored_hostname(&row)?);
     let served = row.certificate_serial.is_some();
@@ -249,7 +249,7 @@ pub async fn renew(
 ) -> Result<HttpResponse, ApiError> {
     let (mut cmd, row) = match on_domain(&state, &http, &auth, req).await? {
         OnDomain::Replayed(r) => return Ok(r),
-        OnDomain::Fresh(cmd, row) => (cmd, row),
+        OnDomain::Fresh(fresh) => *fresh,
     };
     let id = row.id;
     let serial = match (row.status.as_str(), &row.certificate_serial) {
@@ -290,7 +290,7 @@ pub async fn renew(
 /// its earlier run.
 enum OnDomain {
     Replayed(HttpResponse),
-    Fresh(Command, domains::DomainRow),
+    Fresh(Box<(Command, domains::DomainRow)>),
 }
 
 /// Starts a command on the domain the path names, read in the command's transaction.
@@ -306,7 +306,7 @@ async fn on_domain(
         Started::Fresh(c) => c,
     };
     let row = domains::find(cmd.tx().await?, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("domain"))?;
-    Ok(OnDomain::Fresh(cmd, row))
+    Ok(OnDomain::Fresh(Box::new((cmd, row))))
 }
 
 /// The hostname of a stored domain (valid when it was added).
