@@ -34,7 +34,12 @@ pub fn follow(source: SettingsSource, hub: Arc<Hub>) {
     hub.await_settings();
     let announced = Arc::new(Notify::new());
     if let Some(url) = source.redis_url.clone() {
-        crate::announcements::listen(url, confer_vocabulary::settings_channel(&source.tenant), announced.clone(), "settings");
+        crate::announcements::listen(
+            url,
+            confer_vocabulary::settings_channel(&source.tenant),
+            announced.clone(),
+            "settings",
+        );
     }
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();

@@ -8,7 +8,9 @@ pub mod media_node;
 pub mod oidc_provider;
 pub mod orphans;
 pub mod pebble;
+pub mod private_network;
 pub mod rabbitmq;
+pub mod sfu_load;
 pub mod slapd;
 pub mod tls_probe;
 
