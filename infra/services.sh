@@ -194,3 +194,4 @@ ensure_coturn
 "$(dirname "${BASH_SOURCE[0]}")/ldap.sh"
 "$(dirname "${BASH_SOURCE[0]}")/oidc-provider.sh"
 "$(dirname "${BASH_SOURCE[0]}")/pebble.sh"
+"$(dirname "${BASH_SOURCE[0]}")/janus.sh" --install-only
