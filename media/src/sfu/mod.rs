@@ -12,6 +12,7 @@
 //!   header rewrite (SSRC, payload type, extensions) each one needs.
 //! - `track_source`: camera or screen; each has its own publish connection.
 //! - `active_speaker`: each room's dominant speaker, from RFC 6464 audio levels.
+//! - `send_batch`: a loop's outgoing datagrams, sent with one `sendmmsg`.
 //! - `node`: the event loops and the handle signaling talks to.
 //!
 //! Each participant has a publish connection per source (the client offers its
@@ -26,6 +27,7 @@ mod ice_demux;
 mod keyframe_requests;
 mod node;
 mod peer;
+mod send_batch;
 mod track_source;
 
 pub use active_speaker::ActiveSpeaker;

@@ -13,6 +13,7 @@ use super::active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker, EVALUATION_INTERVAL,
 use super::forwarding::{PublishedTrack, Routes, Subscription, TrackKey, copy_for};
 use super::ice_demux::{ConnId, IceDemux};
 use super::peer;
+use super::send_batch::SendBatch;
 use super::track_source::TrackSource;
 use bytes::BytesMut;
 use rand::Rng;
@@ -37,6 +38,8 @@ use tokio::sync::oneshot;
 const COMMAND_LATENCY: Duration = Duration::from_millis(5);
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
+/// Datagrams sent per `sendmmsg` at most (Linux's UIO_MAXIOV is 1024).
+const SEND_BATCH: usize = 256;
 /// Commands that may wait for the loop before signaling is told it is busy.
 const COMMAND_QUEUE: usize = 1024;
 /// Speaker changes queued for signaling before further ones are dropped.
@@ -99,23 +102,28 @@ impl SfuNode {
         let bound = socket.local_addr()?;
         let advertised = SocketAddr::new(advertised_ip.unwrap_or(bound.ip()), bound.port());
         let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
-        let mut event_loop = EventLoop {
-            socket,
-            advertised,
-            inbox,
-            conns: HashMap::new(),
-            participants: HashMap::new(),
-            next_conn: 1,
-            demux: IceDemux::default(),
-            routes: Routes::default(),
-            speakers: SpeakerDetector::default(),
-            speaker_changes,
-            next_speaker_evaluation: Instant::now() + EVALUATION_INTERVAL,
-            next_timer: Instant::now(),
-            read_timeout: Duration::ZERO,
-            pending: Vec::new(),
-        };
-        std::thread::Builder::new().name(format!("sfu-loop-{index}")).spawn(move || event_loop.run())?;
+        // Built on its thread: the send batch's system-call headers hold raw pointers
+        // and stay on the thread that uses them.
+        std::thread::Builder::new().name(format!("sfu-loop-{index}")).spawn(move || {
+            EventLoop {
+                socket,
+                advertised,
+                inbox,
+                conns: HashMap::new(),
+                participants: HashMap::new(),
+                next_conn: 1,
+                demux: IceDemux::default(),
+                routes: Routes::default(),
+                speakers: SpeakerDetector::default(),
+                speaker_changes,
+                next_speaker_evaluation: Instant::now() + EVALUATION_INTERVAL,
+                next_timer: Instant::now(),
+                read_timeout: Duration::ZERO,
+                pending: Vec::new(),
+                outgoing: SendBatch::new(SEND_BATCH),
+            }
+            .run()
+        })?;
         tracing::info!(loop_index = index, %bound, %advertised, "media loop listening");
         Ok(LoopHandle { commands, addr: advertised })
     }
@@ -306,6 +314,8 @@ struct EventLoop {
     read_timeout: Duration,
     /// `service`'s work list, kept to reuse its allocation.
     pending: Vec<ConnId>,
+    /// Datagrams to send, flushed at the end of each `service`.
+    outgoing: SendBatch,
 }
 
 impl EventLoop {
@@ -410,9 +420,7 @@ impl EventLoop {
         while let Some(id) = pending.pop() {
             let Some(conn) = self.conns.get_mut(&id) else { continue };
             while let Some(out) = conn.pc.poll_write() {
-                if let Err(e) = self.socket.send_to(&out.message, out.transport.peer_addr) {
-                    tracing::debug!(conn = id, error = %e, "send failed");
-                }
+                self.outgoing.push(&self.socket, out.message, out.transport.peer_addr);
             }
             while let Some(event) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_event()) {
                 self.event(id, event, &mut pending);
@@ -425,6 +433,8 @@ impl EventLoop {
             }
         }
         self.pending = pending;
+        // Everything this datagram (or timer) caused goes out in one system call.
+        self.outgoing.flush(&self.socket);
     }
 
     fn event(&mut self, id: ConnId, event: RTCPeerConnectionEvent, pending: &mut Vec<ConnId>) {
