@@ -273,6 +273,9 @@ struct Conn {
     offer_pending: bool,
     /// Tracks changed while an offer was out: offer again after the answer.
     renegotiate_after_answer: bool,
+    /// ICE and DTLS are up: packets can be protected and sent. Until then nothing is
+    /// forwarded to it (rtc would refuse each packet, after doing the work).
+    connected: bool,
 }
 
 #[derive(Default)]
@@ -488,6 +491,9 @@ impl EventLoop {
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 tracing::debug!(conn = id, %state, "connection state");
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.connected = state == RTCPeerConnectionState::Connected;
+                }
                 match state {
                     RTCPeerConnectionState::Connected => self.request_keyframes_for(id, pending),
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => self.drop_conn(id),
@@ -521,7 +527,7 @@ impl EventLoop {
         }
         let now = Instant::now();
         for sub in subs.iter_mut() {
-            let Some(conn) = self.conns.get_mut(&sub.conn) else { continue };
+            let Some(conn) = self.conns.get_mut(&sub.conn).filter(|c| c.connected) else { continue };
             let Some(mut sender) = conn.pc.rtp_sender(sub.sender) else { continue };
             let payload_type = match sub.payload_type {
                 Some(pt) => pt,
@@ -584,6 +590,7 @@ impl EventLoop {
                 updates: None,
                 offer_pending: false,
                 renegotiate_after_answer: false,
+                connected: false,
             },
         );
         let old = self.participants.entry(seat.clone()).or_default().slot(direction).replace(id);
