@@ -34,4 +34,5 @@ pub use active_speaker::ActiveSpeaker;
 pub use error::SfuError;
 pub use keyframe_requests::DeliverKeyframeRequests;
 pub use node::{Seat, SfuConfig, SfuHandle, SfuNode, SpeakerChanges, SubscriberUpdate, SubscriberUpdates};
+pub use peer::offer_host_candidate;
 pub use track_source::TrackSource;

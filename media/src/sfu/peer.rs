@@ -60,11 +60,19 @@ pub(crate) fn build(advertised: SocketAddr, now: Instant) -> Result<NewPeer, Sfu
         .with_setting_engine(settings)
         .with_interceptor_registry(interceptors)
         .build(now)?;
+    offer_host_candidate(&mut pc, advertised)?;
+    Ok(NewPeer { pc, ufrag })
+}
+
+/// Gives `pc` its one candidate, a UDP host candidate at `addr`, and ends gathering:
+/// its offers and answers are complete, with no trickle. The node, and any peer the
+/// tests or load tools drive, are reached the same way.
+pub fn offer_host_candidate(pc: &mut RTCPeerConnection, addr: SocketAddr) -> Result<(), rtc::shared::error::Error> {
     let candidate = CandidateHostConfig {
         base_config: CandidateConfig {
             network: "udp".to_owned(),
-            address: advertised.ip().to_string(),
-            port: advertised.port(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
             component: 1,
             ..Default::default()
         },
@@ -72,6 +80,5 @@ pub(crate) fn build(advertised: SocketAddr, now: Instant) -> Result<NewPeer, Sfu
     }
     .new_candidate_host()?;
     pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
-    pc.add_local_candidate(RTCIceCandidateInit::default())?;
-    Ok(NewPeer { pc, ufrag })
+    pc.add_local_candidate(RTCIceCandidateInit::default())
 }

@@ -13,7 +13,10 @@ use std::os::fd::AsRawFd;
 
 /// Datagrams waiting to be sent, at most `capacity` of them (then sent at once).
 pub(crate) struct SendBatch {
-    datagrams: Vec<(BytesMut, SocketAddr)>,
+    datagrams: Vec<BytesMut>,
+    /// Each datagram's destination, in the form the system call takes: owned, so the
+    /// buffer is kept across flushes (no allocation per flush for it).
+    addrs: Vec<Option<SockaddrStorage>>,
     headers: MultiHeaders<SockaddrStorage>,
     capacity: usize,
 }
@@ -22,12 +25,18 @@ impl SendBatch {
     /// A batch of up to `capacity` datagrams.
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { datagrams: Vec::with_capacity(capacity), headers: MultiHeaders::preallocate(capacity, None), capacity }
+        Self {
+            datagrams: Vec::with_capacity(capacity),
+            addrs: Vec::with_capacity(capacity),
+            headers: MultiHeaders::preallocate(capacity, None),
+            capacity,
+        }
     }
 
     /// Adds a datagram; sends the batch when it is full.
     pub(crate) fn push(&mut self, socket: &UdpSocket, datagram: BytesMut, to: SocketAddr) {
-        self.datagrams.push((datagram, to));
+        self.datagrams.push(datagram);
+        self.addrs.push(Some(SockaddrStorage::from(to)));
         if self.datagrams.len() >= self.capacity {
             self.flush(socket);
         }
@@ -36,22 +45,31 @@ impl SendBatch {
     /// Sends everything gathered. A datagram the kernel refuses is dropped, as UDP
     /// may drop it anyway (logged at debug); the rest still go.
     pub(crate) fn flush(&mut self, socket: &UdpSocket) {
+        if self.datagrams.is_empty() {
+            return;
+        }
+        // The one allocation per flush: the I/O vectors borrow the datagrams.
+        let slices: Vec<[IoSlice<'_>; 1]> = self.datagrams.iter().map(|d| [IoSlice::new(d)]).collect();
         let mut start = 0;
-        while start < self.datagrams.len() {
-            let waiting = &self.datagrams[start..];
-            let slices: Vec<[IoSlice<'_>; 1]> = waiting.iter().map(|(d, _)| [IoSlice::new(d)]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> =
-                waiting.iter().map(|(_, a)| Some(SockaddrStorage::from(*a))).collect();
-            match sendmmsg(socket.as_raw_fd(), &mut self.headers, &slices, &addrs, [], MsgFlags::empty()) {
+        while start < slices.len() {
+            match sendmmsg(
+                socket.as_raw_fd(),
+                &mut self.headers,
+                &slices[start..],
+                &self.addrs[start..],
+                [],
+                MsgFlags::empty(),
+            ) {
                 Ok(results) => start += results.count().max(1),
                 Err(e) => {
                     // The first datagram failed: skip it and send the others.
-                    tracing::debug!(error = %e, to = %waiting[0].1, "send failed");
+                    tracing::debug!(error = %e, to = ?self.addrs[start], "send failed");
                     start += 1;
                 }
             }
         }
         self.datagrams.clear();
+        self.addrs.clear();
     }
 }
 

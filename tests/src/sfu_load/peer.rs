@@ -20,7 +20,6 @@ use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
@@ -394,20 +393,8 @@ fn connection(local_ip: IpAddr) -> anyhow::Result<(RTCPeerConnection, mio::net::
         .with_setting_engine(settings)
         .with_interceptor_registry(interceptors)
         .build(Instant::now())?;
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: local.ip().to_string(),
-            port: local.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()?;
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
-    // End of candidates: the offer or answer is complete (no trickle).
-    pc.add_local_candidate(RTCIceCandidateInit::default())?;
+    // One host candidate, and the end of candidates: no trickle.
+    confer_media::sfu::offer_host_candidate(&mut pc, local)?;
     Ok((pc, socket, local))
 }
 
