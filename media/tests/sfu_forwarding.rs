@@ -9,6 +9,7 @@ use common::{Client, PUBLISHER_SSRC, frame, pump_until, try_frame, vp8_track};
 use confer_media::sfu::{Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate, TrackSource};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
 use std::time::{Duration, Instant};
 
 async fn publish(node: &SfuHandle, name: &str, client: &mut Client) {
@@ -22,7 +23,7 @@ async fn publish(node: &SfuHandle, name: &str, client: &mut Client) {
 }
 
 #[tokio::test]
-async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_requests_flow_back() {
+async fn a_publishers_video_reaches_a_subscriber_through_the_node_keyframe_requests_flow_back_and_losses_are_resent() {
     let (node, _speakers) =
         SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
     let mut ann = Client::new();
@@ -80,6 +81,29 @@ async fn a_publishers_video_reaches_a_subscriber_through_the_node_and_keyframe_r
     let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: announced_ssrc };
     bob.pc.rtp_receiver(receiver).unwrap().write_rtcp(Instant::now(), vec![Box::new(pli)]).unwrap();
     pump_until(&mut [&mut ann, &mut bob], |c| c[0].keyframe_requests > before, "bob's keyframe request at ann").await;
+
+    // bob reports a packet lost: the node resends it from its send history, as it
+    // was (bob's SSRC, the same sequence number and payload).
+    let lost = bob.rtp[bob.rtp.len() - 3].clone();
+    let nack = TransportLayerNack {
+        sender_ssrc: 0,
+        media_ssrc: announced_ssrc,
+        nacks: vec![NackPair { packet_id: lost.header.sequence_number, lost_packets: 0 }],
+    };
+    bob.pc.rtp_receiver(receiver).unwrap().write_rtcp(Instant::now(), vec![Box::new(nack)]).unwrap();
+    let copies =
+        |c: &[&mut Client]| c[1].rtp.iter().filter(|p| p.header.sequence_number == lost.header.sequence_number).count();
+    pump_until(&mut [&mut ann, &mut bob], |c| copies(c) == 2, "the lost packet, resent").await;
+    let resent = bob.rtp.iter().rev().find(|p| p.header.sequence_number == lost.header.sequence_number).unwrap();
+    assert_eq!((resent.header.ssrc, &resent.payload), (announced_ssrc, &lost.payload));
+
+    // The node describes what it sends bob in sender reports (for lip sync and RTT).
+    pump_until(
+        &mut [&mut ann, &mut bob],
+        |c| c[1].sender_reports.contains(&announced_ssrc),
+        "a sender report for bob's stream",
+    )
+    .await;
 
     // Once ann has left, what she still sends is not forwarded.
     node.leave(&Seat::new("standup", "ann"));

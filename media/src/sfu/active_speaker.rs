@@ -10,6 +10,7 @@
 
 use super::ice_demux::ConnId;
 use super::node::Seat;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -43,7 +44,8 @@ struct Voice {
 /// The speaker of every room, from the audio of every publisher.
 #[derive(Default)]
 pub(crate) struct SpeakerDetector {
-    voices: HashMap<ConnId, Voice>,
+    /// Updated for every audio packet; keyed by the node's connection ids.
+    voices: FxHashMap<ConnId, Voice>,
     /// Room → the participant speaking there now.
     speakers: HashMap<String, String>,
 }

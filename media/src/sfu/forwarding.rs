@@ -13,7 +13,7 @@ use super::track_source::TrackSource;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// A track a participant publishes, as the node receives it.
 #[derive(Debug, Clone)]
@@ -46,9 +46,10 @@ pub(crate) type TrackKey = (ConnId, String);
 /// The forwarding table.
 #[derive(Default)]
 pub(crate) struct Routes {
-    tracks: HashMap<TrackKey, (PublishedTrack, Vec<Subscription>)>,
+    /// Looked up for every packet a publisher sends; keyed by the node's connection ids.
+    tracks: FxHashMap<TrackKey, (PublishedTrack, Vec<Subscription>)>,
     /// A subscriber's local track id → the published track it copies (for PLI).
-    sources: HashMap<TrackKey, TrackKey>,
+    sources: FxHashMap<TrackKey, TrackKey>,
 }
 
 impl Routes {

@@ -27,6 +27,7 @@ mod ice_demux;
 mod keyframe_requests;
 mod node;
 mod peer;
+mod receive_batch;
 mod send_batch;
 mod track_source;
 

@@ -2,9 +2,11 @@
 //! uses to reach them.
 //!
 //! One loop per core, each a thread with its own UDP socket, and no task, channel
-//! or lock per connection or packet: a datagram is routed (`IceDemux`), handed to
-//! its connection, and whatever that produces (datagrams, events, decrypted RTP) is
-//! handled before the next one. A room lives on one loop (chosen by its name), so
+//! or lock per connection or packet. Datagrams are read in batches (`ReceiveBatch`);
+//! each is routed (`IceDemux`), handed to its connection, and whatever that
+//! produces (events, decrypted RTP to forward) is handled before the next one; the
+//! datagrams they all make the node send go out together before the loop waits
+//! again (`SendBatch`). A room lives on one loop (chosen by its name), so
 //! forwarding never crosses threads. Signaling talks to each loop through one
 //! bounded command queue, checked at least every `COMMAND_LATENCY`.
 
@@ -13,6 +15,7 @@ use super::active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker, EVALUATION_INTERVAL,
 use super::forwarding::{PublishedTrack, Routes, Subscription, TrackKey, copy_for};
 use super::ice_demux::{ConnId, IceDemux};
 use super::peer;
+use super::receive_batch::ReceiveBatch;
 use super::send_batch::SendBatch;
 use super::track_source::TrackSource;
 use bytes::BytesMut;
@@ -27,6 +30,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -40,10 +44,17 @@ const COMMAND_LATENCY: Duration = Duration::from_millis(5);
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams sent per `sendmmsg` at most (Linux's UIO_MAXIOV is 1024).
 const SEND_BATCH: usize = 256;
+/// Datagrams read per `recvmmsg` at most.
+const RECEIVE_BATCH: usize = 32;
 /// Commands that may wait for the loop before signaling is told it is busy.
 const COMMAND_QUEUE: usize = 1024;
 /// Speaker changes queued for signaling before further ones are dropped.
 const SPEAKER_QUEUE: usize = 256;
+/// How often every connection is asked again when it next needs `handle_timeout`.
+/// In between, the loop uses the deadline each connection gave when last serviced;
+/// writing forwarded media to a connection can only arm a later timer (its first
+/// sender report), which this catches.
+const DEADLINE_REFRESH: Duration = Duration::from_millis(100);
 
 /// Each room's new active speaker, as the node detects it.
 pub type SpeakerChanges = tokio::sync::mpsc::Receiver<ActiveSpeaker>;
@@ -109,7 +120,7 @@ impl SfuNode {
                 socket,
                 advertised,
                 inbox,
-                conns: HashMap::new(),
+                conns: FxHashMap::default(),
                 participants: HashMap::new(),
                 next_conn: 1,
                 demux: IceDemux::default(),
@@ -118,8 +129,11 @@ impl SfuNode {
                 speaker_changes,
                 next_speaker_evaluation: Instant::now() + EVALUATION_INTERVAL,
                 next_timer: Instant::now(),
+                next_deadline_refresh: Instant::now(),
                 read_timeout: Duration::ZERO,
                 pending: Vec::new(),
+                written: Vec::new(),
+                due: Vec::new(),
                 outgoing: SendBatch::new(SEND_BATCH),
             }
             .run()
@@ -276,6 +290,10 @@ struct Conn {
     /// ICE and DTLS are up: packets can be protected and sent. Until then nothing is
     /// forwarded to it (rtc would refuse each packet, after doing the work).
     connected: bool,
+    /// When rtc next wants `handle_timeout`, as it said when last serviced.
+    deadline: Option<Instant>,
+    /// Forwarded media was written to it and is not collected yet (it is in `written`).
+    written: bool,
 }
 
 #[derive(Default)]
@@ -303,7 +321,8 @@ struct EventLoop {
     socket: UdpSocket,
     advertised: SocketAddr,
     inbox: mpsc::Receiver<Command>,
-    conns: HashMap<ConnId, Conn>,
+    /// Looked up several times per forwarded packet; the keys are the node's own.
+    conns: FxHashMap<ConnId, Conn>,
     participants: HashMap<Seat, Participant>,
     next_conn: ConnId,
     demux: IceDemux,
@@ -313,17 +332,23 @@ struct EventLoop {
     next_speaker_evaluation: Instant,
     /// The earliest timer deadline known among the connections.
     next_timer: Instant,
+    /// When every connection's deadline is asked again (`DEADLINE_REFRESH`).
+    next_deadline_refresh: Instant,
     /// The socket's read timeout as last set.
     read_timeout: Duration,
     /// `service`'s work list, kept to reuse its allocation.
     pending: Vec<ConnId>,
-    /// Datagrams to send, flushed at the end of each `service`.
+    /// Subscriber connections forwarded media was written to, for `send_all`.
+    written: Vec<ConnId>,
+    /// `fire_timers`' list of due connections, kept to reuse its allocation.
+    due: Vec<ConnId>,
+    /// Datagrams to send, flushed by `send_all` before the loop waits again.
     outgoing: SendBatch,
 }
 
 impl EventLoop {
     fn run(&mut self) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut incoming = ReceiveBatch::new(RECEIVE_BATCH, MAX_DATAGRAM);
         loop {
             loop {
                 match self.inbox.try_recv() {
@@ -349,12 +374,39 @@ impl EventLoop {
                     Err(e) => tracing::error!(error = %e, "cannot set the socket timeout"),
                 }
             }
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => self.datagram(&buf[..n], from),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            // Everything the commands, timers and the last batch of datagrams made
+            // the connections send goes out before the loop waits.
+            self.send_all();
+            match incoming.receive(&self.socket) {
+                Ok(count) => {
+                    for index in 0..count {
+                        if let Some((datagram, from)) = incoming.datagram(index) {
+                            self.datagram(datagram, from);
+                        }
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
                 Err(e) => tracing::warn!(error = %e, "receive failed"),
             }
         }
+    }
+
+    /// Collects what forwarded media the connections were handed (all a subscriber
+    /// has to do with it is send it: writing media raises no events and delivers
+    /// nothing, so this skips the event, read and timer walks a full `service` does),
+    /// then sends every datagram gathered. A subscriber's datagrams come out
+    /// together, so a frame's packets to it can go as one segmented send.
+    fn send_all(&mut self) {
+        let mut written = std::mem::take(&mut self.written);
+        for id in written.drain(..) {
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            conn.written = false;
+            while let Some(out) = conn.pc.poll_write() {
+                self.outgoing.push(&self.socket, out.message, out.transport.peer_addr);
+            }
+        }
+        self.written = written;
+        self.outgoing.flush(&self.socket);
     }
 
     fn datagram(&mut self, datagram: &[u8], from: SocketAddr) {
@@ -390,18 +442,28 @@ impl EventLoop {
         }
     }
 
-    /// Handles every timer that is due at `now`, in one pass over the connections,
-    /// lowering `next_timer` to the earliest deadline still ahead.
+    /// Handles every timer that is due at `now`, in one pass over the connections'
+    /// known deadlines (asking rtc again only every `DEADLINE_REFRESH`: each ask walks
+    /// a connection's whole pipeline), lowering `next_timer` to the earliest still ahead.
     fn fire_timers(&mut self, now: Instant) {
-        let mut due = Vec::new();
+        let refresh = now >= self.next_deadline_refresh;
+        if refresh {
+            self.next_deadline_refresh = now + DEADLINE_REFRESH;
+        }
+        self.next_timer = self.next_timer.min(self.next_deadline_refresh);
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
         for (id, conn) in self.conns.iter_mut() {
-            match conn.pc.poll_timeout() {
+            if refresh {
+                conn.deadline = conn.pc.poll_timeout();
+            }
+            match conn.deadline {
                 Some(t) if t <= now => due.push(*id),
                 Some(t) => self.next_timer = self.next_timer.min(t),
                 None => {}
             }
         }
-        for id in due {
+        for &id in &due {
             if let Some(conn) = self.conns.get_mut(&id)
                 && let Err(e) = conn.pc.handle_timeout(now)
             {
@@ -410,11 +472,14 @@ impl EventLoop {
             // Lowers `next_timer` for this connection (and any it touched).
             self.service(id);
         }
+        self.due = due;
     }
 
-    /// Drains what `id` (and any connection it forwarded to) has to send, report or deliver.
-    /// Afterwards, `next_timer` also covers every connection it touched (only those
-    /// can have an earlier deadline now), so timers need no scan per datagram.
+    /// Drains what `id` (and any connection it forwarded to) has to send, report or
+    /// deliver; what is to be sent waits in `outgoing` for `send_all`.
+    /// Afterwards, `next_timer` also covers every connection it serviced (only those
+    /// can have an earlier deadline now), so timers need no scan per datagram. The
+    /// subscribers it forwarded to only send: writing media can arm no earlier timer.
     fn service(&mut self, id: ConnId) {
         // The work list is reused across calls: no allocation per datagram.
         let mut pending = std::mem::take(&mut self.pending);
@@ -431,13 +496,14 @@ impl EventLoop {
             while let Some(message) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_read()) {
                 self.message(id, message.message, &mut pending);
             }
-            if let Some(t) = self.conns.get_mut(&id).and_then(|c| c.pc.poll_timeout()) {
-                self.next_timer = self.next_timer.min(t);
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.deadline = conn.pc.poll_timeout();
+                if let Some(t) = conn.deadline {
+                    self.next_timer = self.next_timer.min(t);
+                }
             }
         }
         self.pending = pending;
-        // Everything this datagram (or timer) caused goes out in one system call.
-        self.outgoing.flush(&self.socket);
     }
 
     fn event(&mut self, id: ConnId, event: RTCPeerConnectionEvent, pending: &mut Vec<ConnId>) {
@@ -506,7 +572,7 @@ impl EventLoop {
 
     fn message(&mut self, id: ConnId, message: RTCMessage, pending: &mut Vec<ConnId>) {
         match message {
-            RTCMessage::RtpPacket(track_id, packet) => self.forward(id, track_id, packet, pending),
+            RTCMessage::RtpPacket(track_id, packet) => self.forward(id, track_id, packet),
             RTCMessage::RtcpPacket(track_id, _) => {
                 // A keyframe request from a subscriber: ask the publisher.
                 let Some(source) = self.routes.source_of(&(id, track_id)).cloned() else { return };
@@ -516,7 +582,7 @@ impl EventLoop {
         }
     }
 
-    fn forward(&mut self, from: ConnId, track_id: String, packet: rtc::rtp::Packet, pending: &mut Vec<ConnId>) {
+    fn forward(&mut self, from: ConnId, track_id: String, packet: rtc::rtp::Packet) {
         let key: TrackKey = (from, track_id);
         let Some((track, subs)) = self.routes.route_mut(&key) else { return };
         if let Some(extension) = track.audio_level
@@ -539,7 +605,9 @@ impl EventLoop {
             if let Err(e) = sender.write_rtp(now, copy_for(&packet, sub.ssrc, payload_type)) {
                 tracing::debug!(conn = sub.conn, error = %e, "forward refused");
             }
-            pending.push(sub.conn);
+            if !std::mem::replace(&mut conn.written, true) {
+                self.written.push(sub.conn);
+            }
         }
     }
 
@@ -591,6 +659,8 @@ impl EventLoop {
                 offer_pending: false,
                 renegotiate_after_answer: false,
                 connected: false,
+                deadline: None,
+                written: false,
             },
         );
         let old = self.participants.entry(seat.clone()).or_default().slot(direction).replace(id);
@@ -602,7 +672,7 @@ impl EventLoop {
 
     fn publish(&mut self, seat: Seat, source: TrackSource, offer: String) -> Result<String, SfuError> {
         let now = Instant::now();
-        let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, now)?;
+        let peer::NewPeer { mut pc, ufrag } = peer::build(self.advertised, peer::Side::Publisher, now)?;
         pc.set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
         let answer = pc.create_answer(None)?;
         pc.set_local_description(now, answer)?;
@@ -663,7 +733,7 @@ impl EventLoop {
 
     fn subscribe(&mut self, seat: Seat) -> Result<Subscribed, SfuError> {
         let now = Instant::now();
-        let peer::NewPeer { pc, ufrag } = peer::build(self.advertised, now)?;
+        let peer::NewPeer { pc, ufrag } = peer::build(self.advertised, peer::Side::Subscriber, now)?;
         let (updates, receiver) = tokio::sync::mpsc::channel(UPDATE_QUEUE);
         let id = self.add_conn(&seat, Direction::Subscribe, pc, ufrag);
         if let Some(conn) = self.conns.get_mut(&id) {

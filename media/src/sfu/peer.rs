@@ -6,7 +6,10 @@ use super::keyframe_requests::DeliverKeyframeRequests;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot,
+    TwccReceiverBuilder,
+};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -18,6 +21,15 @@ use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use std::net::SocketAddr;
 use std::time::Instant;
+
+/// Which way media flows on a connection of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A participant sends its tracks to the node.
+    Publisher,
+    /// The node sends the others' tracks to a participant.
+    Subscriber,
+}
 
 /// A new connection and the ufrag that routes its STUN to it.
 pub(crate) struct NewPeer {
@@ -36,7 +48,7 @@ fn random_text(len: usize) -> String {
 /// reports, keyframe requests delivered to the loop, audio levels on received
 /// audio (for active-speaker detection), and one host candidate: the address
 /// clients must send to.
-pub(crate) fn build(advertised: SocketAddr, now: Instant) -> Result<NewPeer, SfuError> {
+pub(crate) fn build(advertised: SocketAddr, side: Side, now: Instant) -> Result<NewPeer, SfuError> {
     let ufrag = random_text(8);
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
@@ -45,10 +57,10 @@ pub(crate) fn build(advertised: SocketAddr, now: Instant) -> Result<NewPeer, Sfu
         RtpCodecKind::Audio,
         Some(RTCRtpTransceiverDirection::Recvonly),
     )?;
-    let interceptors = register_default_interceptors(
-        Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default()),
-        &mut media,
-    )?;
+    // The default set, for what it negotiates (NACK, PLI, transport-cc, the
+    // simulcast extensions); the chain itself is chosen per side below.
+    register_default_interceptors(Registry::new(), &mut media)?;
+    let interceptors = interceptors_for(side);
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -62,6 +74,25 @@ pub(crate) fn build(advertised: SocketAddr, now: Instant) -> Result<NewPeer, Sfu
         .build(now)?;
     offer_host_candidate(&mut pc, advertised)?;
     Ok(NewPeer { pc, ufrag })
+}
+
+/// The interceptors a connection of `side` uses. Every packet walks the whole chain
+/// (in and out), so each side gets only what works on its direction: a subscriber
+/// connection sends media (NACK answers from its send history, sender reports) and
+/// receives keyframe requests; a publisher connection receives media (NACKs for
+/// what went missing, transport-cc feedback, receiver reports). The unused half
+/// cost every forwarded packet a walk through three more interceptors.
+fn interceptors_for(side: Side) -> Registry {
+    match side {
+        Side::Subscriber => Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::from(14_000), DeliverKeyframeRequests::default()),
+        Side::Publisher => Registry::new()
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
+            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build()),
+    }
 }
 
 /// Gives `pc` its one candidate, a UDP host candidate at `addr`, and ends gathering:

@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use confer_media::sfu::DeliverKeyframeRequests;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_VP8, MediaEngine};
@@ -15,11 +15,13 @@ use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,8 @@ pub struct Client {
     pub tracks: Vec<(RTCRtpReceiverId, u32)>,
     pub rtp: Vec<rtp::Packet>,
     pub keyframe_requests: usize,
+    /// RTCP sender reports received, per SSRC they describe.
+    pub sender_reports: Vec<u32>,
 }
 
 impl Client {
@@ -42,7 +46,9 @@ impl Client {
         let mut media = MediaEngine::default();
         media.register_default_codecs().unwrap();
         let interceptors = register_default_interceptors(
-            Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default()),
+            Registry::new()
+                .with(Slot::from(14_000), DeliverKeyframeRequests::default())
+                .with(Slot::from(14_100), DeliverSenderReports::default()),
             &mut media,
         )
         .unwrap();
@@ -54,7 +60,16 @@ impl Client {
             .build(Instant::now())
             .unwrap();
         confer_media::sfu::offer_host_candidate(&mut pc, addr).unwrap();
-        Client { pc, socket, addr, connected: false, tracks: vec![], rtp: vec![], keyframe_requests: 0 }
+        Client {
+            pc,
+            socket,
+            addr,
+            connected: false,
+            tracks: vec![],
+            rtp: vec![],
+            keyframe_requests: 0,
+            sender_reports: vec![],
+        }
     }
 
     /// Moves datagrams both ways, fires timers, collects events, RTP and PLIs.
@@ -97,6 +112,9 @@ impl Client {
                 RTCMessage::RtcpPacket(_, packets) => {
                     self.keyframe_requests +=
                         packets.iter().filter(|p| p.as_any().downcast_ref::<PictureLossIndication>().is_some()).count();
+                    self.sender_reports.extend(
+                        packets.iter().filter_map(|p| p.as_any().downcast_ref::<SenderReport>()).map(|r| r.ssrc),
+                    );
                 }
                 _ => {}
             }
@@ -152,4 +170,49 @@ pub fn try_frame(sender: RTCRtpSenderId, publisher: &mut Client, n: u16) -> Resu
         payload: Bytes::from([&[0x10u8][..], format!("frame-{n}").as_bytes()].concat()),
     };
     publisher.pc.rtp_sender(sender).unwrap().write_rtp(Instant::now(), packet)
+}
+
+/// Lets RTCP sender reports reach the test (rtc's chain keeps inbound RTCP to itself).
+#[derive(Default)]
+pub struct DeliverSenderReports {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverSenderReports {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| p.as_any().downcast_ref::<SenderReport>().is_some())
+        {
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for DeliverSenderReports {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
