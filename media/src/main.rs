@@ -44,6 +44,10 @@ struct Config {
     /// SFU event loops, each a thread with its own UDP port (default: one per core).
     #[arg(long, env = "CONFER_MEDIA_LOOPS")]
     media_loops: Option<usize>,
+    /// Send a run of packets to one participant (a video frame's) as one UDP GSO
+    /// send. Turn off where a NIC or hypervisor mishandles it.
+    #[arg(long, env = "CONFER_MEDIA_UDP_GSO", default_value_t = true, action = clap::ArgAction::Set)]
+    udp_gso: bool,
     /// The IP clients must send media to, when not the bound one (NAT, public IP).
     #[arg(long, env = "CONFER_MEDIA_ADVERTISED_IP")]
     advertised_ip: Option<IpAddr>,
@@ -176,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
     init_logs(config.log_format);
     let mut sfu_config = SfuConfig::per_core(config.udp);
     sfu_config.advertised_ip = config.advertised_ip;
+    sfu_config.udp_gso = config.udp_gso;
     if let Some(loops) = config.media_loops {
         anyhow::ensure!(loops >= 1, "CONFER_MEDIA_LOOPS must be at least 1");
         sfu_config.loops = loops;

@@ -26,8 +26,13 @@ async fn start_node(max_participants: u32) -> SocketAddr {
 
 /// A node that counts wrong room passwords with `attempts`.
 async fn start_node_counting(max_participants: u32, attempts: Option<PasswordAttempts>) -> SocketAddr {
-    let (sfu, speakers) =
-        SfuNode::start(SfuConfig { bind: "127.0.0.1:0".parse().unwrap(), advertised_ip: None, loops: 2 }).unwrap();
+    let (sfu, speakers) = SfuNode::start(SfuConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        advertised_ip: None,
+        loops: 2,
+        udp_gso: true,
+    })
+    .unwrap();
     let hub = Hub::new(RoomPolicy { max_participants, ..RoomPolicy::default() }, sfu, None);
     if let Some(attempts) = attempts {
         hub.limit_password_attempts(attempts);

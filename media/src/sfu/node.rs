@@ -8,7 +8,8 @@
 //! datagrams they all make the node send go out together before the loop waits
 //! again (`SendBatch`). A room lives on one loop (chosen by its name), so
 //! forwarding never crosses threads. Signaling talks to each loop through one
-//! bounded command queue, checked at least every `COMMAND_LATENCY`.
+//! bounded command queue, and wakes it with an empty datagram to its socket: an
+//! idle loop sleeps until its connections' next timer (at most `IDLE_WAIT`).
 
 use super::SfuError;
 use super::active_speaker::{AUDIO_LEVEL_URI, ActiveSpeaker, EVALUATION_INTERVAL, SpeakerDetector};
@@ -38,8 +39,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// How long a command may wait for the loop (the loop's longest sleep).
-const COMMAND_LATENCY: Duration = Duration::from_millis(5);
+/// The longest a loop sleeps when no connection has a timer sooner.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams sent per `sendmmsg` at most (Linux's UIO_MAXIOV is 1024).
@@ -71,13 +72,16 @@ pub struct SfuConfig {
     /// Event loops (threads, each with its own socket); rooms are spread over them.
     /// At least one.
     pub loops: usize,
+    /// Send a run of packets to one peer as one UDP GSO send (the kernel still
+    /// turns it down if it cannot, and the loop then sends them one by one).
+    pub udp_gso: bool,
 }
 
 impl SfuConfig {
     /// One loop per core, on `bind`, advertising the bound address.
     pub fn per_core(bind: SocketAddr) -> Self {
         let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { bind, advertised_ip: None, loops }
+        Self { bind, advertised_ip: None, loops, udp_gso: true }
     }
 }
 
@@ -99,7 +103,7 @@ impl SfuNode {
                     .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "the media ports run past 65535"))?,
             };
             let socket = UdpSocket::bind(SocketAddr::new(config.bind.ip(), port))?;
-            loops.push(Self::start_loop(index, socket, config.advertised_ip, speaker_changes.clone())?);
+            loops.push(Self::start_loop(index, socket, &config, speaker_changes.clone())?);
         }
         Ok((SfuHandle { loops: loops.into() }, speakers_out))
     }
@@ -107,11 +111,12 @@ impl SfuNode {
     fn start_loop(
         index: usize,
         socket: UdpSocket,
-        advertised_ip: Option<std::net::IpAddr>,
+        config: &SfuConfig,
         speaker_changes: tokio::sync::mpsc::Sender<ActiveSpeaker>,
     ) -> Result<LoopHandle, SfuError> {
         let bound = socket.local_addr()?;
-        let advertised = SocketAddr::new(advertised_ip.unwrap_or(bound.ip()), bound.port());
+        let advertised = SocketAddr::new(config.advertised_ip.unwrap_or(bound.ip()), bound.port());
+        let udp_gso = config.udp_gso;
         let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
         // Built on its thread: the send batch's system-call headers hold raw pointers
         // and stay on the thread that uses them.
@@ -134,18 +139,48 @@ impl SfuNode {
                 pending: Vec::new(),
                 written: Vec::new(),
                 due: Vec::new(),
-                outgoing: SendBatch::new(SEND_BATCH),
+                outgoing: SendBatch::new(SEND_BATCH, udp_gso),
             }
             .run()
         })?;
         tracing::info!(loop_index = index, %bound, %advertised, "media loop listening");
-        Ok(LoopHandle { commands, addr: advertised })
+        Ok(LoopHandle { commands, addr: advertised, alarm: LoopAlarm::for_loop(bound)? })
     }
 }
 
 struct LoopHandle {
     commands: mpsc::SyncSender<Command>,
     addr: SocketAddr,
+    alarm: LoopAlarm,
+}
+
+/// Wakes a loop that sleeps in its socket read, so that a command is handled at once:
+/// an empty datagram from a socket of our own (the loop ignores empty datagrams).
+struct LoopAlarm {
+    socket: UdpSocket,
+}
+
+impl LoopAlarm {
+    /// An alarm for the loop whose socket is bound to `bound` (an unspecified
+    /// address is reached on loopback).
+    fn for_loop(bound: SocketAddr) -> std::io::Result<Self> {
+        let (any, loopback): (std::net::IpAddr, std::net::IpAddr) = match bound {
+            SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED.into(), std::net::Ipv4Addr::LOCALHOST.into()),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED.into(), std::net::Ipv6Addr::LOCALHOST.into()),
+        };
+        let target = if bound.ip().is_unspecified() { SocketAddr::new(loopback, bound.port()) } else { bound };
+        let socket = UdpSocket::bind(SocketAddr::new(any, 0))?;
+        socket.connect(target)?;
+        socket.set_nonblocking(true)?;
+        Ok(Self { socket })
+    }
+
+    fn ring(&self) {
+        // A full socket buffer means the loop is busy reading: it sees the command anyway.
+        if let Err(e) = self.socket.send(&[]) {
+            tracing::debug!(error = %e, "cannot wake a media loop");
+        }
+    }
 }
 
 /// Signaling's way into the event loops. Cheap to clone.
@@ -225,7 +260,9 @@ impl SfuHandle {
             | Command::Leave { seat } => self.loop_of(&seat.room),
             Command::Stop => return Err(SfuError::Stopped),
         };
-        target.commands.try_send(command).map_err(|_| SfuError::Stopped)
+        target.commands.try_send(command).map_err(|_| SfuError::Stopped)?;
+        target.alarm.ring();
+        Ok(())
     }
 
     /// A participant offers the tracks it publishes from `source`; answers with the
@@ -267,6 +304,7 @@ impl SfuHandle {
     pub fn stop(&self) {
         for l in self.loops.iter() {
             let _ = l.commands.try_send(Command::Stop);
+            l.alarm.ring();
         }
     }
 }
@@ -362,11 +400,12 @@ impl EventLoop {
             if now >= self.next_timer {
                 // `service` lowers `next_timer` for every connection it touches, the
                 // ones the due timers touch included; the scan lowers it for the rest.
-                self.next_timer = now + COMMAND_LATENCY;
+                self.next_timer = now + IDLE_WAIT;
                 self.fire_timers(now);
             }
+            self.next_timer = self.next_timer.min(self.next_speaker_evaluation);
             // Whole milliseconds, so the timeout (a system call) changes rarely.
-            let wait = self.next_timer.saturating_duration_since(now).clamp(Duration::from_millis(1), COMMAND_LATENCY);
+            let wait = self.next_timer.saturating_duration_since(now).clamp(Duration::from_millis(1), IDLE_WAIT);
             let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(1));
             if wait != self.read_timeout {
                 match self.socket.set_read_timeout(Some(wait)) {
@@ -410,6 +449,10 @@ impl EventLoop {
     }
 
     fn datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+        if datagram.is_empty() {
+            // Signaling's alarm (or nothing at all): the commands are read next.
+            return;
+        }
         let Some(id) = self.demux.route(datagram, from) else { return };
         let Some(conn) = self.conns.get_mut(&id) else { return };
         let message = TaggedBytesMut {

@@ -39,8 +39,9 @@ pub(crate) struct SendBatch {
 }
 
 impl SendBatch {
-    /// A batch of up to `capacity` datagrams.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A batch of up to `capacity` datagrams, sending runs to one peer with GSO if
+    /// `segmentation`.
+    pub(crate) fn new(capacity: usize, segmentation: bool) -> Self {
         let capacity = capacity.max(1);
         Self {
             datagrams: Vec::with_capacity(capacity),
@@ -48,7 +49,7 @@ impl SendBatch {
             addrs: Vec::with_capacity(capacity),
             headers: MultiHeaders::preallocate(capacity, None),
             capacity,
-            segmentation: true,
+            segmentation,
         }
     }
 
@@ -191,7 +192,7 @@ mod tests {
     fn every_datagram_arrives_at_its_own_destination_in_order() {
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (a, b) = (receiver(), receiver());
-        let mut batch = SendBatch::new(3);
+        let mut batch = SendBatch::new(3, true);
         for n in 0..5u8 {
             let to = if n % 2 == 0 { a.local_addr().unwrap() } else { b.local_addr().unwrap() };
             batch.push(&sender, BytesMut::from(&[n; 10][..]), to);
@@ -206,7 +207,7 @@ mod tests {
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (a, b) = (receiver(), receiver());
         let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-        let mut batch = SendBatch::new(64);
+        let mut batch = SendBatch::new(64, true);
         // A frame of three packets to a (1200, 1200, 700), a packet to b, a frame of
         // two to b, an audio packet to a, and a larger one after it (its own run).
         let sends: [(SocketAddr, usize, u8); 7] = [
@@ -234,7 +235,7 @@ mod tests {
     fn a_refused_datagram_does_not_stop_the_others() {
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let a = receiver();
-        let mut batch = SendBatch::new(8);
+        let mut batch = SendBatch::new(8, true);
         // Too large for UDP: refused with EMSGSIZE.
         batch.push(&sender, BytesMut::from(&vec![1u8; 70_000][..]), a.local_addr().unwrap());
         batch.push(&sender, BytesMut::from(&[2u8; 5][..]), a.local_addr().unwrap());
