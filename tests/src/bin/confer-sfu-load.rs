@@ -5,6 +5,7 @@
 //! confer-sfu-load --scenario two-by-ten
 //! confer-sfu-load --scenario ten-all --seconds 30 --json ten-all.json
 //! confer-sfu-load --rooms 1 --publishers 2 --sweep --json sweep.json
+//! confer-sfu-load --sfu both --scenario ten-all --repeat 5
 //! ```
 //!
 //! Prints one table row per run (and per sweep point) on stdout, notes on the
@@ -82,6 +83,10 @@ struct Cli {
     /// The most subscribers per room a sweep tries.
     #[arg(long, default_value_t = 400)]
     sweep_max: usize,
+    /// Runs per SFU, taken in turns (Confer, Janus, Confer, ...); the medians are
+    /// printed at the end. Not with `--sweep`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    repeat: u32,
     /// Write every run as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -172,16 +177,22 @@ async fn janus(cli: &Cli) -> anyhow::Result<Outcome> {
 }
 
 async fn main_async(cli: Cli) -> anyhow::Result<()> {
+    anyhow::ensure!(cli.repeat == 1 || !cli.sweep, "--repeat and --sweep do not go together");
     let mut outcomes = Vec::new();
-    if matches!(cli.sfu, Sfu::Confer | Sfu::Both) {
-        outcomes.push(confer(&cli).await?);
-    }
-    if matches!(cli.sfu, Sfu::Janus | Sfu::Both) {
-        outcomes.push(janus(&cli).await?);
+    for _ in 0..cli.repeat {
+        if matches!(cli.sfu, Sfu::Confer | Sfu::Both) {
+            outcomes.push(confer(&cli).await?);
+        }
+        if matches!(cli.sfu, Sfu::Janus | Sfu::Both) {
+            outcomes.push(janus(&cli).await?);
+        }
     }
     let runs: Vec<RunReport> = outcomes.iter().flat_map(|o| o.runs.iter().cloned()).collect();
     println!();
     print!("{}", report::table(&runs));
+    if cli.repeat > 1 {
+        print!("{}", report::medians(&runs));
+    }
     if let Some(path) = &cli.json {
         let sweeps = outcomes.iter().filter_map(|o| o.sweep.as_ref().map(|s| (o.sfu, s))).collect();
         report::write_json(path, &JsonReport { runs: &runs, sweeps })?;

@@ -53,6 +53,54 @@ fn row(run: &RunReport) -> [String; 15] {
     ]
 }
 
+/// Each SFU's median CPU per forwarded packet over `runs` (a machine shared with
+/// other work is noisy: repeated runs, taken in turns, and their medians compare
+/// better than one run each), and, with two SFUs, how many packets per CPU-second
+/// the first forwards for each one the second does.
+pub fn medians(runs: &[RunReport]) -> String {
+    let samples: Vec<(&str, f64)> = runs.iter().map(|r| (r.sfu.as_str(), r.cpu_us_per_forwarded_packet)).collect();
+    median_summary(&samples)
+}
+
+/// `medians` over (SFU, µs per packet) samples, SFUs in the order they first appear.
+fn median_summary(samples: &[(&str, f64)]) -> String {
+    let mut sfus: Vec<&str> = Vec::new();
+    for (sfu, _) in samples {
+        if !sfus.contains(sfu) {
+            sfus.push(sfu);
+        }
+    }
+    let mut out = String::new();
+    let mut medians = Vec::new();
+    for sfu in &sfus {
+        let mut values: Vec<f64> = samples.iter().filter(|(s, _)| s == sfu).map(|(_, v)| *v).collect();
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+        let all: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
+        let _ = writeln!(out, "{sfu}: median {median:.1} µs per forwarded packet over {n} runs ({})", all.join(", "));
+        medians.push(median);
+    }
+    if let ([first, second], [a, b]) = (sfus.as_slice(), medians.as_slice())
+        && *a > 0.0
+    {
+        let _ = writeln!(out, "{first} forwards {:.2}x the packets per CPU-second of {second} (medians)", b / a);
+        // Each round's two runs follow each other, so their ratio cancels the
+        // machine's slower drifts.
+        let of = |sfu: &str| -> Vec<f64> { samples.iter().filter(|(s, _)| *s == sfu).map(|(_, v)| *v).collect() };
+        let mut rounds: Vec<f64> =
+            of(first).into_iter().zip(of(second)).filter(|(a, _)| *a > 0.0).map(|(a, b)| b / a).collect();
+        if !rounds.is_empty() {
+            let shown: Vec<String> = rounds.iter().map(|r| format!("{r:.2}")).collect();
+            rounds.sort_by(f64::total_cmp);
+            let n = rounds.len();
+            let median = if n % 2 == 1 { rounds[n / 2] } else { (rounds[n / 2 - 1] + rounds[n / 2]) / 2.0 };
+            let _ = writeln!(out, "per round: {}; median {median:.2}x", shown.join(", "));
+        }
+    }
+    out
+}
+
 /// The runs as an aligned text table.
 pub fn table(runs: &[RunReport]) -> String {
     let rows: Vec<[String; 15]> = runs.iter().map(row).collect();
@@ -139,4 +187,23 @@ pub struct JsonReport<'a> {
 pub fn write_json(path: &Path, report: &JsonReport<'_>) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_are_per_sfu_and_their_ratio_is_packets_per_cpu_second() {
+        let samples =
+            [("confer", 10.0), ("janus", 20.0), ("confer", 14.0), ("janus", 22.0), ("confer", 11.0), ("janus", 30.0)];
+        let text = median_summary(&samples);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "confer: median 11.0 µs per forwarded packet over 3 runs (10.0, 11.0, 14.0)");
+        assert_eq!(lines[1], "janus: median 22.0 µs per forwarded packet over 3 runs (20.0, 22.0, 30.0)");
+        assert_eq!(lines[2], "confer forwards 2.00x the packets per CPU-second of janus (medians)");
+        assert_eq!(lines[3], "per round: 2.00, 1.57, 2.73; median 2.00x");
+        let even = median_summary(&[("confer", 10.0), ("confer", 12.0)]);
+        assert_eq!(even.trim(), "confer: median 11.0 µs per forwarded packet over 2 runs (10.0, 12.0)");
+    }
 }
