@@ -47,6 +47,11 @@ const MAX_DATAGRAM: usize = 2048;
 const SEND_BATCH: usize = 256;
 /// Datagrams read per `recvmmsg` at most.
 const RECEIVE_BATCH: usize = 32;
+/// Each loop socket's kernel buffers, bytes (the kernel caps them at
+/// `net.core.rmem_max`/`wmem_max`). The default 208 KiB holds about 270 datagrams:
+/// while hundreds of participants join at once, the handshakes keep the loop busy
+/// long enough for their retransmissions and ICE checks to overflow it.
+const SOCKET_BUFFER: usize = 4 << 20;
 /// Commands that may wait for the loop before signaling is told it is busy.
 const COMMAND_QUEUE: usize = 1024;
 /// Speaker changes queued for signaling before further ones are dropped.
@@ -103,6 +108,7 @@ impl SfuNode {
                     .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "the media ports run past 65535"))?,
             };
             let socket = UdpSocket::bind(SocketAddr::new(config.bind.ip(), port))?;
+            enlarge_buffers(&socket);
             loops.push(Self::start_loop(index, socket, &config, speaker_changes.clone())?);
         }
         Ok((SfuHandle { loops: loops.into() }, speakers_out))
@@ -145,6 +151,31 @@ impl SfuNode {
         })?;
         tracing::info!(loop_index = index, %bound, %advertised, "media loop listening");
         Ok(LoopHandle { commands, addr: advertised, alarm: LoopAlarm::for_loop(bound)? })
+    }
+}
+
+/// Asks for `SOCKET_BUFFER` each way: past `net.core.rmem_max`/`wmem_max` where the
+/// node may (CAP_NET_ADMIN), else up to them. A smaller grant is logged with the fix.
+fn enlarge_buffers(socket: &UdpSocket) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    let receive = setsockopt(socket, sockopt::RcvBufForce, &SOCKET_BUFFER)
+        .or_else(|_| setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER))
+        .and_then(|()| getsockopt(socket, sockopt::RcvBuf));
+    let send = setsockopt(socket, sockopt::SndBufForce, &SOCKET_BUFFER)
+        .or_else(|_| setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER))
+        .and_then(|()| getsockopt(socket, sockopt::SndBuf));
+    for (name, sysctl, granted) in [("receive", "net.core.rmem_max", receive), ("send", "net.core.wmem_max", send)] {
+        match granted {
+            // The kernel reports twice what it was asked for (its bookkeeping share).
+            Ok(granted) if granted >= SOCKET_BUFFER => tracing::debug!(buffer = name, granted, "media socket buffer"),
+            Ok(granted) => tracing::warn!(
+                buffer = name,
+                granted,
+                wanted = SOCKET_BUFFER,
+                "media socket buffer smaller than wanted: raise {sysctl} (sysctl) so that many joining at once are not dropped"
+            ),
+            Err(e) => tracing::warn!(buffer = name, error = %e, "cannot enlarge a media socket buffer"),
+        }
     }
 }
 
@@ -892,5 +923,29 @@ impl EventLoop {
             self.close_conn(id);
         }
         tracing::info!("media node stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{getsockopt, sockopt};
+
+    #[test]
+    fn a_loop_socket_gets_buffers_for_a_crowd_joining_at_once() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = getsockopt(&socket, sockopt::RcvBuf).unwrap();
+        enlarge_buffers(&socket);
+        let receive = getsockopt(&socket, sockopt::RcvBuf).unwrap();
+        let send = getsockopt(&socket, sockopt::SndBuf).unwrap();
+        // As root the node gets what it asks for; otherwise up to the sysctl's limit
+        // (which the kernel reports doubled).
+        let limit = |sysctl: &str| -> usize { std::fs::read_to_string(sysctl).unwrap().trim().parse().unwrap() };
+        let floor = |max: usize| SOCKET_BUFFER.min(2 * max);
+        assert!(
+            receive >= floor(limit("/proc/sys/net/core/rmem_max")) && receive >= before,
+            "receive buffer {receive}"
+        );
+        assert!(send >= floor(limit("/proc/sys/net/core/wmem_max")), "send buffer {send}");
     }
 }
