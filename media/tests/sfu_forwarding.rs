@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Client, PUBLISHER_SSRC, frame, pump_until, try_frame, vp8_track};
-use confer_media::sfu::{Seat, SfuConfig, SfuHandle, SfuNode, SubscriberUpdate, TrackSource};
+use confer_media::sfu::{Seat, SfuHandle, SubscriberUpdate, TrackSource};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
@@ -24,13 +24,7 @@ async fn publish(node: &SfuHandle, name: &str, client: &mut Client) {
 
 #[tokio::test]
 async fn a_publishers_video_reaches_a_subscriber_through_the_node_keyframe_requests_flow_back_and_losses_are_resent() {
-    let (node, _speakers) = SfuNode::start(SfuConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        advertised_ip: None,
-        loops: 2,
-        udp_gso: true,
-    })
-    .unwrap();
+    let (node, _speakers) = common::start_node();
     let mut ann = Client::new();
     let sender = ann.pc.add_track(vp8_track()).unwrap();
     publish(&node, "ann", &mut ann).await;
@@ -164,13 +158,7 @@ async fn answer(node: &SfuHandle, name: &str, client: &mut Client, offer: String
 
 #[tokio::test]
 async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_when_the_publisher_leaves() {
-    let (node, _speakers) = SfuNode::start(SfuConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        advertised_ip: None,
-        loops: 2,
-        udp_gso: true,
-    })
-    .unwrap();
+    let (node, _speakers) = common::start_node();
 
     // bob is alone: his subscribe connection starts with nothing to receive.
     let mut bob = Client::new();
@@ -225,13 +213,7 @@ async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_
 
 #[tokio::test]
 async fn rooms_are_spread_over_the_loops_and_each_loop_serves_its_rooms_on_its_own_port() {
-    let (node, _speakers) = SfuNode::start(SfuConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        advertised_ip: None,
-        loops: 2,
-        udp_gso: true,
-    })
-    .unwrap();
+    let (node, _speakers) = common::start_node();
     let ports: Vec<u16> = node.media_addrs().iter().map(|a| a.port()).collect();
     assert_eq!(ports.len(), 2);
     assert_ne!(ports[0], ports[1], "each loop has its own socket");

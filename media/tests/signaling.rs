@@ -7,7 +7,6 @@ mod common;
 use common::{Client, vp8_track};
 use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
-use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
 use futures_util::{SinkExt, StreamExt};
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -26,13 +25,7 @@ async fn start_node(max_participants: u32) -> SocketAddr {
 
 /// A node that counts wrong room passwords with `attempts`.
 async fn start_node_counting(max_participants: u32, attempts: Option<PasswordAttempts>) -> SocketAddr {
-    let (sfu, speakers) = SfuNode::start(SfuConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        advertised_ip: None,
-        loops: 2,
-        udp_gso: true,
-    })
-    .unwrap();
+    let (sfu, speakers) = common::start_node();
     let hub = Hub::new(RoomPolicy { max_participants, ..RoomPolicy::default() }, sfu, None);
     if let Some(attempts) = attempts {
         hub.limit_password_attempts(attempts);

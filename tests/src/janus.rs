@@ -65,6 +65,23 @@ pub fn install() -> anyhow::Result<()> {
     run_script(&["--install-only".as_ref()], &[])
 }
 
+/// For a test that needs Janus: `true` when this process runs in the private network
+/// already (run the test's body); otherwise installs Janus (while apt can reach its
+/// mirrors), runs test `name` again in the private network
+/// (`private_network::run_test_in_private_network`) and returns `false`. Without
+/// root it says the test is skipped and returns `false`.
+pub fn run_test_in_private_network_with_janus(name: &str) -> bool {
+    use crate::private_network;
+    if !private_network::is_inside() {
+        if !private_network::can_enter() {
+            eprintln!("SKIPPED {name}: it needs root for a private network namespace (unshare -n); CI runs it as root");
+            return false;
+        }
+        install().expect("janus is installed");
+    }
+    private_network::run_test_in_private_network(name)
+}
+
 /// Runs `infra/janus.sh` with `args` and `env`.
 fn run_script(args: &[&std::ffi::OsStr], env: &[(&str, String)]) -> anyhow::Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/janus.sh");

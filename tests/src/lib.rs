@@ -10,6 +10,7 @@ pub mod orphans;
 pub mod pebble;
 pub mod private_network;
 pub mod rabbitmq;
+pub mod sdp_summary;
 pub mod sfu_load;
 pub mod slapd;
 pub mod tls_probe;

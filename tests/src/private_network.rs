@@ -1,6 +1,7 @@
-//! A private network namespace for a process that runs Janus next to WebRTC peers
-//! (issue 6): Janus never gathers ICE candidates on loopback, so it gets a veth
-//! interface of its own.
+//! A private network namespace for a process that runs an SFU next to WebRTC peers:
+//! Janus never gathers ICE candidates on loopback, so it gets a veth interface of
+//! its own, and the browser tests put the node there too (browsers, too, gather no
+//! candidates on loopback). Nothing in it leads outside.
 //!
 //! The namespace (`unshare -n`, as root) holds loopback and one veth pair, nothing
 //! that leads outside:
@@ -8,7 +9,7 @@
 //! | interface          | address           | for                                    |
 //! |--------------------|-------------------|----------------------------------------|
 //! | `lo`               | 127.0.0.1         | HTTP APIs, `confer-media`              |
-//! | [`SFU_INTERFACE`]  | [`SFU_ADDRESS`]/30  | Janus's media (its `ice_enforce_list`) |
+//! | [`SFU_INTERFACE`]  | [`SFU_ADDRESS`]/30  | Janus's media (its `ice_enforce_list`), or the node's in browser tests |
 //! | [`PEER_INTERFACE`] | [`PEER_ADDRESS`]/30 | the load tool's peers                  |
 //!
 //! Both ends of the pair are in the same namespace. Packets from the peers to Janus go

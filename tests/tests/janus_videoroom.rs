@@ -15,20 +15,16 @@
 
 mod browsers;
 
-use browsers::{PRIVATE_NETWORK_ENV, chromium, in_private_network, start_chromedriver, tempdir};
+use browsers::{chromium, start_chromedriver, tempdir};
 use confer_tests::janus::{
     Candidate, FeedId, HandleId, Janus, JanusConfig, JanusError, Jsep, Notification, RoomId, RoomSpec, SdpType,
     StreamRequest,
 };
+use confer_tests::private_network::{PEER_ADDRESS, SFU_ADDRESS, SFU_INTERFACE};
+use confer_tests::sdp_summary::Sdp;
 use std::net::{Ipv4Addr, UdpSocket};
-use std::process::Command;
 use std::time::Duration;
 
-/// The interface `in_private_network` gives the address 198.18.0.1.
-const JANUS_INTERFACE: &str = "confer0";
-/// The client's address: on the other end of the veth pair.
-const CLIENT_ADDRESS: &str = "198.18.0.2";
-const CLIENT_INTERFACE: &str = "confer1";
 /// Any sha-256 fingerprint: the hand-made peers never reach DTLS.
 const FINGERPRINT: &str = "sha-256 \
     5B:2A:0F:7C:11:93:DE:44:86:0A:B7:3C:E2:59:1D:F0:6E:A8:42:C5:9B:37:D1:08:7F:E6:24:B9:5A:C3:10:8D";
@@ -36,22 +32,16 @@ const FINGERPRINT: &str = "sha-256 \
 #[tokio::test]
 async fn janus_answers_publishers_and_offers_a_live_feed_to_a_subscriber() {
     const NAME: &str = "janus_answers_publishers_and_offers_a_live_feed_to_a_subscriber";
-    if std::env::var_os(PRIVATE_NETWORK_ENV).is_none() && !is_root() {
-        eprintln!("SKIPPED {NAME}: it needs root for a private network namespace (unshare -n); CI runs it as root");
+    if !confer_tests::janus::run_test_in_private_network_with_janus(NAME) {
         return;
     }
-    if std::env::var_os(PRIVATE_NETWORK_ENV).is_none() {
-        // Out here, where apt can reach the mirrors.
-        confer_tests::janus::install().expect("janus is installed");
-    }
-    let Some(address) = in_private_network(NAME) else { return };
-    let janus_ip: Ipv4Addr = address.parse().expect("the private network's address");
+    let janus_ip = SFU_ADDRESS;
     let client = client_socket();
     let client_port = client.local_addr().expect("the client socket's address").port();
     let dir = std::env::temp_dir().join(format!("confer-janus-{}", uuid::Uuid::new_v4().simple()));
     let profile = tempdir();
     let _cleanup = RemovedAtTheEnd(vec![dir.clone(), profile.clone()]);
-    let janus = Janus::start(&JanusConfig::new(&dir).on(JANUS_INTERFACE, janus_ip)).await.expect("janus starts");
+    let janus = Janus::start(&JanusConfig::new(&dir).on(SFU_INTERFACE, janus_ip)).await.expect("janus starts");
     let _log = LogOnFailure(&janus);
 
     let session = janus.client().await.expect("a session");
@@ -130,7 +120,7 @@ async fn janus_answers_publishers_and_offers_a_live_feed_to_a_subscriber() {
     let candidate = Candidate {
         sdp_mid: offer.media[0].mid().unwrap_or("0").to_owned(),
         sdp_mline_index: 0,
-        candidate: format!("candidate:1 1 udp 2130706431 {CLIENT_ADDRESS} {client_port} typ host"),
+        candidate: format!("candidate:1 1 udp 2130706431 {PEER_ADDRESS} {client_port} typ host"),
     };
     subscriber.trickle(&[candidate]).await.expect("trickle");
     subscriber.trickle_completed().await.expect("end of candidates");
@@ -211,28 +201,19 @@ impl Drop for LogOnFailure<'_> {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
-}
-
-/// The client's UDP socket on 198.18.0.2 (added to the far end of the veth pair),
-/// so that its candidate names a real socket.
+/// The client's UDP socket on the peers' end of the veth pair, so that its candidate
+/// names a real socket.
 fn client_socket() -> UdpSocket {
-    let status = Command::new("ip")
-        .args(["addr", "add", &format!("{CLIENT_ADDRESS}/32"), "dev", CLIENT_INTERFACE])
-        .status()
-        .expect("ip runs");
-    assert!(status.success(), "{CLIENT_ADDRESS} could not be added to {CLIENT_INTERFACE}");
-    UdpSocket::bind((CLIENT_ADDRESS, 0)).expect("a UDP socket on the client's address")
+    UdpSocket::bind((PEER_ADDRESS, 0)).expect("a UDP socket on the client's address")
 }
 
 /// An offer as a browser publishing one Opus and one VP8 stream makes it, with its
 /// one host candidate.
 fn publisher_offer(port: u16) -> String {
-    let candidate = format!("a=candidate:1 1 udp 2130706431 {CLIENT_ADDRESS} {port} typ host");
+    let candidate = format!("a=candidate:1 1 udp 2130706431 {PEER_ADDRESS} {port} typ host");
     let common = |mid: &str, ssrc: u32, track: &str| {
         vec![
-            format!("c=IN IP4 {CLIENT_ADDRESS}"),
+            format!("c=IN IP4 {PEER_ADDRESS}"),
             "a=rtcp:9 IN IP4 0.0.0.0".into(),
             candidate.clone(),
             "a=end-of-candidates".into(),
@@ -282,8 +263,8 @@ fn subscriber_answer(offer: &Sdp, port: u16) -> String {
     for media in &offer.media {
         let (pt, codec) = media.first_codec().expect("an offered codec");
         lines.push(format!("m={} 9 UDP/TLS/RTP/SAVPF {pt}", media.kind));
-        lines.push(format!("c=IN IP4 {CLIENT_ADDRESS}"));
-        lines.push(format!("a=candidate:1 1 udp 2130706431 {CLIENT_ADDRESS} {port} typ host"));
+        lines.push(format!("c=IN IP4 {PEER_ADDRESS}"));
+        lines.push(format!("a=candidate:1 1 udp 2130706431 {PEER_ADDRESS} {port} typ host"));
         lines.push("a=ice-ufrag:cnfs".into());
         lines.push("a=ice-pwd:confer-load-0123456789cd".into());
         lines.push(format!("a=fingerprint:{FINGERPRINT}"));
@@ -307,79 +288,5 @@ fn assert_candidates_only_on(sdp: &Sdp, ip: Ipv4Addr, text: &str) {
         assert_eq!(fields.get(7).copied(), Some("host"), "{candidate}");
         let port: u16 = fields.get(5).and_then(|p| p.parse().ok()).expect("a candidate's port");
         assert!((20_000..=40_000).contains(&port), "Janus's media port {port} is outside its range");
-    }
-}
-
-/// Just enough SDP to check what Janus sends.
-struct Sdp {
-    session: Vec<String>,
-    media: Vec<Media>,
-}
-
-struct Media {
-    kind: String,
-    /// The payload types of the m= line, in order.
-    payload_types: Vec<String>,
-    lines: Vec<String>,
-}
-
-impl Sdp {
-    fn parse(text: &str) -> Self {
-        let mut sdp = Self { session: Vec::new(), media: Vec::new() };
-        for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-            if let Some(m) = line.strip_prefix("m=") {
-                let fields: Vec<&str> = m.split_whitespace().collect();
-                sdp.media.push(Media {
-                    kind: fields.first().copied().unwrap_or("").to_owned(),
-                    payload_types: fields.iter().skip(3).map(|s| s.to_string()).collect(),
-                    lines: Vec::new(),
-                });
-            } else if let Some(media) = sdp.media.last_mut() {
-                media.lines.push(line.to_owned());
-            } else {
-                sdp.session.push(line.to_owned());
-            }
-        }
-        sdp
-    }
-
-    fn kinds(&self) -> Vec<&str> {
-        self.media.iter().map(|m| m.kind.as_str()).collect()
-    }
-
-    fn session_has(&self, line: &str) -> bool {
-        self.session.iter().any(|l| l == line)
-    }
-
-    fn all_lines(&self) -> impl Iterator<Item = &str> {
-        self.session.iter().chain(self.media.iter().flat_map(|m| m.lines.iter())).map(String::as_str)
-    }
-}
-
-impl Media {
-    fn has(&self, line: &str) -> bool {
-        self.lines.iter().any(|l| l == line)
-    }
-
-    fn mid(&self) -> Option<&str> {
-        self.lines.iter().find_map(|l| l.strip_prefix("a=mid:"))
-    }
-
-    /// The first payload type of the m= line and its `a=rtpmap` codec.
-    fn first_codec(&self) -> Option<(&str, &str)> {
-        let pt = self.payload_types.first()?;
-        let prefix = format!("a=rtpmap:{pt} ");
-        self.lines.iter().find_map(|l| l.strip_prefix(&prefix)).map(|codec| (pt.as_str(), codec))
-    }
-
-    /// The codecs of the m= line's payload types, in order, as in `opus/48000/2`.
-    fn codecs(&self) -> Vec<String> {
-        self.payload_types
-            .iter()
-            .filter_map(|pt| {
-                let prefix = format!("a=rtpmap:{pt} ");
-                self.lines.iter().find_map(|l| l.strip_prefix(&prefix)).map(str::to_owned)
-            })
-            .collect()
     }
 }

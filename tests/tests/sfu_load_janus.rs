@@ -11,7 +11,8 @@ mod browsers;
 
 use browsers::{chromium, start_chromedriver, tempdir};
 use confer_tests::janus;
-use confer_tests::private_network::{self, PEER_ADDRESS, SFU_ADDRESS, run_test_in_private_network};
+use confer_tests::private_network::{self, PEER_ADDRESS, SFU_ADDRESS};
+use confer_tests::sdp_summary::Sdp;
 use confer_tests::sfu_load::driver::{SfuDriver, SfuSession};
 use confer_tests::sfu_load::janus_driver::{JanusDriver, JanusOptions};
 use confer_tests::sfu_load::probe::Kind;
@@ -23,7 +24,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn each_subscriber_gets_every_other_publisher_once_it_is_up_and_their_media_flows() {
     const NAME: &str = "each_subscriber_gets_every_other_publisher_once_it_is_up_and_their_media_flows";
-    if !enter_private_network(NAME) {
+    if !janus::run_test_in_private_network_with_janus(NAME) {
         return;
     }
     let janus = JanusDriver::start(JanusOptions::default()).await.expect("Janus starts");
@@ -101,7 +102,7 @@ async fn each_subscriber_gets_every_other_publisher_once_it_is_up_and_their_medi
 #[tokio::test]
 async fn the_load_tools_peers_get_every_stream_through_janus() {
     const NAME: &str = "the_load_tools_peers_get_every_stream_through_janus";
-    if !enter_private_network(NAME) {
+    if !janus::run_test_in_private_network_with_janus(NAME) {
         return;
     }
     let janus = JanusDriver::start(JanusOptions::default()).await.expect("Janus starts");
@@ -148,19 +149,6 @@ fn a_binary_reexecuted_in_the_private_network_has_both_addresses_and_its_exit_co
     assert_eq!(&buffer[..n], b"pong");
     let default_route = std::process::Command::new("ip").args(["route", "show", "default"]).output().expect("ip runs");
     assert!(String::from_utf8_lossy(&default_route.stdout).contains("confer0"), "a default route for browsers");
-}
-
-/// Enters the private network (as root), installing Janus first while apt can reach
-/// its mirrors; `false` when the test ran in there already (or cannot run here).
-fn enter_private_network(name: &str) -> bool {
-    if !private_network::is_inside() {
-        if !private_network::can_enter() {
-            eprintln!("SKIPPED {name}: it needs root for a private network namespace (unshare -n); CI runs it as root");
-            return false;
-        }
-        janus::install().expect("janus is installed");
-    }
-    run_test_in_private_network(name)
 }
 
 /// Janus's offer of one publisher: Opus then VP8, sending only, its candidates all
@@ -283,49 +271,5 @@ impl Drop for LogOnFailure<'_> {
         if std::thread::panicking() {
             eprintln!("janus's log ends with:\n{}", self.0.log_tail(80));
         }
-    }
-}
-
-/// Just enough SDP to check what Janus offers.
-struct Sdp {
-    media: Vec<Media>,
-}
-
-struct Media {
-    kind: String,
-    /// The payload types of the m= line, in order.
-    payload_types: Vec<String>,
-    lines: Vec<String>,
-}
-
-impl Sdp {
-    fn parse(text: &str) -> Self {
-        let mut media: Vec<Media> = Vec::new();
-        for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-            if let Some(m) = line.strip_prefix("m=") {
-                let fields: Vec<&str> = m.split_whitespace().collect();
-                media.push(Media {
-                    kind: fields.first().copied().unwrap_or("").to_owned(),
-                    payload_types: fields.iter().skip(3).map(|s| s.to_string()).collect(),
-                    lines: Vec::new(),
-                });
-            } else if let Some(last) = media.last_mut() {
-                last.lines.push(line.to_owned());
-            }
-        }
-        Self { media }
-    }
-}
-
-impl Media {
-    /// The codecs of the m= line's payload types, in order, as in `opus/48000/2`.
-    fn codecs(&self) -> Vec<String> {
-        self.payload_types
-            .iter()
-            .filter_map(|pt| {
-                let prefix = format!("a=rtpmap:{pt} ");
-                self.lines.iter().find_map(|l| l.strip_prefix(&prefix)).map(str::to_owned)
-            })
-            .collect()
     }
 }

@@ -6,8 +6,8 @@
 //!   fragment first, then the remote address ICE settled on).
 //! - `peer`: how a connection is built (ICE lite, our credentials, mDNS off, DTLS
 //!   server role, a host candidate at the advertised address).
-//! - `keyframe_requests`: lets PLI/FIR from subscribers reach the loop, so they can
-//!   be relayed to the publisher.
+//! - `rtcp_delivery`: lets chosen inbound RTCP reach the loop; PLI/FIR from
+//!   subscribers, so they can be relayed to the publisher.
 //! - `forwarding`: which subscriber tracks a publisher's track feeds, and the RTP
 //!   header rewrite (SSRC, payload type, extensions) each one needs.
 //! - `track_source`: camera or screen; each has its own publish connection.
@@ -24,16 +24,16 @@ mod active_speaker;
 mod error;
 mod forwarding;
 mod ice_demux;
-mod keyframe_requests;
 mod node;
 mod peer;
 mod receive_batch;
+mod rtcp_delivery;
 mod send_batch;
 mod track_source;
 
 pub use active_speaker::ActiveSpeaker;
 pub use error::SfuError;
-pub use keyframe_requests::DeliverKeyframeRequests;
 pub use node::{Seat, SfuConfig, SfuHandle, SfuNode, SpeakerChanges, SubscriberUpdate, SubscriberUpdates};
 pub use peer::offer_host_candidate;
+pub use rtcp_delivery::{DeliverRtcp, RtcpFilter};
 pub use track_source::TrackSource;

@@ -2,7 +2,7 @@
 
 use super::SfuError;
 use super::active_speaker::AUDIO_LEVEL_URI;
-use super::keyframe_requests::DeliverKeyframeRequests;
+use super::rtcp_delivery::DeliverRtcp;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -87,7 +87,7 @@ fn interceptors_for(side: Side) -> Registry {
         Side::Subscriber => Registry::new()
             .with(Slot::NackResponder, NackResponderBuilder::new().build())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(Slot::from(14_000), DeliverKeyframeRequests::default()),
+            .with(Slot::from(14_000), DeliverRtcp::keyframe_requests()),
         Side::Publisher => Registry::new()
             .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
             .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())

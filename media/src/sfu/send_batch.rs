@@ -27,10 +27,8 @@ const MAX_SEGMENTED_BYTES: usize = 65_000;
 /// Datagrams waiting to be sent, at most `capacity` of them (then sent at once).
 pub(crate) struct SendBatch {
     datagrams: Vec<BytesMut>,
-    /// Each datagram's destination, to find runs of datagrams to one peer.
-    destinations: Vec<SocketAddr>,
-    /// The same, in the form the system calls take: owned, so the buffer is kept
-    /// across flushes (no allocation per flush for it).
+    /// Each datagram's destination, in the form the system calls take (and compared
+    /// to find runs to one peer): owned, so the buffer is kept across flushes.
     addrs: Vec<Option<SockaddrStorage>>,
     headers: MultiHeaders<SockaddrStorage>,
     capacity: usize,
@@ -45,7 +43,6 @@ impl SendBatch {
         let capacity = capacity.max(1);
         Self {
             datagrams: Vec::with_capacity(capacity),
-            destinations: Vec::with_capacity(capacity),
             addrs: Vec::with_capacity(capacity),
             headers: MultiHeaders::preallocate(capacity, None),
             capacity,
@@ -56,7 +53,6 @@ impl SendBatch {
     /// Adds a datagram; sends the batch when it is full.
     pub(crate) fn push(&mut self, socket: &UdpSocket, datagram: BytesMut, to: SocketAddr) {
         self.datagrams.push(datagram);
-        self.destinations.push(to);
         self.addrs.push(Some(SockaddrStorage::from(to)));
         if self.datagrams.len() >= self.capacity {
             self.flush(socket);
@@ -90,7 +86,6 @@ impl SendBatch {
         }
         self.send_each(socket, singles_from..count);
         self.datagrams.clear();
-        self.destinations.clear();
         self.addrs.clear();
     }
 
@@ -99,10 +94,10 @@ impl SendBatch {
     /// one size; only the last may be shorter, so a shorter datagram ends the run).
     fn run_from(&self, start: usize) -> usize {
         let segment = self.datagrams[start].len();
-        let to = self.destinations[start];
+        let to = &self.addrs[start];
         let mut bytes = segment;
         let mut end = start + 1;
-        while end < self.datagrams.len() && end - start < MAX_SEGMENTS && self.destinations[end] == to {
+        while end < self.datagrams.len() && end - start < MAX_SEGMENTS && self.addrs[end] == *to {
             let len = self.datagrams[end].len();
             if len > segment || len == 0 || bytes + len > MAX_SEGMENTED_BYTES {
                 break;
@@ -131,7 +126,7 @@ impl SendBatch {
                 false
             }
             Err(e) => {
-                tracing::debug!(error = %e, to = %self.destinations[range.start], "send failed");
+                tracing::debug!(error = %e, to = ?self.addrs[range.start], "send failed");
                 true
             }
         }
@@ -158,7 +153,7 @@ impl SendBatch {
                 Ok(results) => start += results.count().max(1),
                 Err(e) => {
                     // The first datagram failed: skip it and send the others.
-                    tracing::debug!(error = %e, to = %self.destinations[range.start + start], "send failed");
+                    tracing::debug!(error = %e, to = ?addrs[start], "send failed");
                     start += 1;
                 }
             }

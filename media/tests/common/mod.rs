@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
-use confer_media::sfu::DeliverKeyframeRequests;
+use confer_media::sfu::{DeliverRtcp, SfuConfig, SfuHandle, SfuNode, SpeakerChanges};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_VP8, MediaEngine};
@@ -21,7 +21,6 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCR
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -47,8 +46,12 @@ impl Client {
         media.register_default_codecs().unwrap();
         let interceptors = register_default_interceptors(
             Registry::new()
-                .with(Slot::from(14_000), DeliverKeyframeRequests::default())
-                .with(Slot::from(14_100), DeliverSenderReports::default()),
+                .with(Slot::from(14_000), DeliverRtcp::keyframe_requests())
+                // Sender reports too: the tests check that the node sends them.
+                .with(
+                    Slot::from(14_100),
+                    DeliverRtcp::matching(|p| p.as_any().downcast_ref::<SenderReport>().is_some()),
+                ),
             &mut media,
         )
         .unwrap();
@@ -122,6 +125,11 @@ impl Client {
     }
 }
 
+/// A media node with two loops on loopback ports the OS picks.
+pub fn start_node() -> (SfuHandle, SpeakerChanges) {
+    SfuNode::start(SfuConfig { loops: 2, ..SfuConfig::per_core("127.0.0.1:0".parse().unwrap()) }).unwrap()
+}
+
 pub async fn pump_until(clients: &mut [&mut Client], mut done: impl FnMut(&[&mut Client]) -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done(clients) {
@@ -170,49 +178,4 @@ pub fn try_frame(sender: RTCRtpSenderId, publisher: &mut Client, n: u16) -> Resu
         payload: Bytes::from([&[0x10u8][..], format!("frame-{n}").as_bytes()].concat()),
     };
     publisher.pc.rtp_sender(sender).unwrap().write_rtp(Instant::now(), packet)
-}
-
-/// Lets RTCP sender reports reach the test (rtc's chain keeps inbound RTCP to itself).
-#[derive(Default)]
-pub struct DeliverSenderReports {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverSenderReports {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| p.as_any().downcast_ref::<SenderReport>().is_some())
-        {
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for DeliverSenderReports {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }

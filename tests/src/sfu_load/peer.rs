@@ -9,7 +9,7 @@ use super::receiver_stats::{DelayHistogram, ReceiverStats};
 use super::synthetic_media::{AudioSource, PayloadArena, VideoShape, VideoSource, parse_payload};
 use anyhow::Context;
 use bytes::BytesMut;
-use confer_media::sfu::DeliverKeyframeRequests;
+use confer_media::sfu::DeliverRtcp;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -342,7 +342,7 @@ impl LoadPeer {
                     count_rtp(subscriber, &packet, received_at, scratch);
                 }
                 (RTCMessage::RtcpPacket(_, _), Role::Publisher(publisher)) => {
-                    // Only keyframe requests reach us (`DeliverKeyframeRequests`).
+                    // Only keyframe requests reach us (`DeliverRtcp::keyframe_requests`).
                     publisher.keyframe_requests += 1;
                     if let Some((_, video)) = &mut publisher.media {
                         video.request_keyframe();
@@ -384,7 +384,7 @@ fn connection(local_ip: IpAddr) -> anyhow::Result<(RTCPeerConnection, mio::net::
     let mut media = MediaEngine::default();
     media.register_default_codecs()?;
     let interceptors = register_default_interceptors(
-        Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default()),
+        Registry::new().with(Slot::from(14_000), DeliverRtcp::keyframe_requests()),
         &mut media,
     )?;
     let settings = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();

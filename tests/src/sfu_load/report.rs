@@ -74,9 +74,8 @@ fn median_summary(samples: &[(&str, f64)]) -> String {
     let mut medians = Vec::new();
     for sfu in &sfus {
         let mut values: Vec<f64> = samples.iter().filter(|(s, _)| s == sfu).map(|(_, v)| *v).collect();
-        values.sort_by(f64::total_cmp);
+        let median = median(&mut values);
         let n = values.len();
-        let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
         let all: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
         let _ = writeln!(out, "{sfu}: median {median:.1} µs per forwarded packet over {n} runs ({})", all.join(", "));
         medians.push(median);
@@ -92,13 +91,17 @@ fn median_summary(samples: &[(&str, f64)]) -> String {
             of(first).into_iter().zip(of(second)).filter(|(a, _)| *a > 0.0).map(|(a, b)| b / a).collect();
         if !rounds.is_empty() {
             let shown: Vec<String> = rounds.iter().map(|r| format!("{r:.2}")).collect();
-            rounds.sort_by(f64::total_cmp);
-            let n = rounds.len();
-            let median = if n % 2 == 1 { rounds[n / 2] } else { (rounds[n / 2 - 1] + rounds[n / 2]) / 2.0 };
-            let _ = writeln!(out, "per round: {}; median {median:.2}x", shown.join(", "));
+            let _ = writeln!(out, "per round: {}; median {:.2}x", shown.join(", "), median(&mut rounds));
         }
     }
     out
+}
+
+/// The median of `values` (not empty), which it sorts.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 /// The runs as an aligned text table.

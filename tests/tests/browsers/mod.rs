@@ -259,36 +259,11 @@ pub async fn frames_from(viewer: &Client) -> Value {
         .unwrap()
 }
 
-/// Where a test runs in its own network namespace: the address of its one
-/// non-loopback interface.
-pub const PRIVATE_NETWORK_ENV: &str = "CONFER_PRIVATE_NETWORK";
-const PRIVATE_ADDRESS: &str = "198.18.0.1";
-
-/// The private network's address when this process runs in one; otherwise runs
-/// test `name` of this binary again in a new network namespace (as root, with
-/// `unshare -n`) holding only loopback and a veth pair on 198.18.0.1/15 (nothing
-/// can leave it), asserts that it passed, and returns `None`.
+/// The address for the node when this process runs in a private network namespace
+/// (`confer_tests::private_network`: loopback and a veth pair, nothing that leads
+/// out); otherwise runs test `name` of this binary again in one (as root), asserts
+/// that it passed, and returns `None`.
 pub fn in_private_network(name: &str) -> Option<String> {
-    if let Ok(address) = std::env::var(PRIVATE_NETWORK_ENV) {
-        return Some(address);
-    }
-    // Browsers read the interfaces once: the veth must be up (carrier) before they
-    // start. Firefox gathers no candidates at all without a default route.
-    let script = format!(
-        "set -e; ip link set lo up; ip link add confer0 type veth peer name confer1; \\
-         ip addr add {PRIVATE_ADDRESS}/15 dev confer0; ip link set confer0 up; ip link set confer1 up; \\
-         ip route add default dev confer0; \\
-         for i in $(seq 100); do [ \"$(cat /sys/class/net/confer0/operstate)\" = up ] && break; sleep 0.05; done; \\
-         exec \"$0\" --exact \"$1\" --nocapture"
-    );
-    let me = std::env::current_exe().expect("the test binary's path");
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .arg(&me)
-        .arg(name)
-        .env(PRIVATE_NETWORK_ENV, PRIVATE_ADDRESS)
-        .status()
-        .expect("unshare (util-linux) runs; the test needs root for a private network namespace");
-    assert!(status.success(), "{name} failed in its private network namespace: {status}");
-    None
+    confer_tests::private_network::run_test_in_private_network(name)
+        .then(|| confer_tests::private_network::SFU_ADDRESS.to_string())
 }

@@ -1,6 +1,6 @@
-//! An interceptor that lets keyframe requests (PLI, FIR) reach the event loop.
-//! Without it, the end of rtc's interceptor chain drops all inbound RTCP; the SFU
-//! needs these to ask the publisher for a keyframe when a subscriber lost one.
+//! An interceptor that lets chosen inbound RTCP reach the application. Without it,
+//! the end of rtc's interceptor chain drops all inbound RTCP; the SFU needs keyframe
+//! requests (PLI, FIR) to ask the publisher for a keyframe when a subscriber lost one.
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -9,15 +9,34 @@ use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Marks inbound PLI/FIR for delivery to the application; passes everything through.
-/// Public so that test clients and load tools can see keyframe requests too.
-#[derive(Default)]
-pub struct DeliverKeyframeRequests {
+/// Which RTCP packets are delivered.
+pub type RtcpFilter = fn(&dyn rtc::rtcp::Packet) -> bool;
+
+/// Marks inbound RTCP compounds holding a packet `wanted` picks for delivery to the
+/// application; passes everything through. Public so that test clients and load
+/// tools can see what the node sends them too.
+pub struct DeliverRtcp {
+    wanted: RtcpFilter,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
+impl DeliverRtcp {
+    /// Delivers compounds holding a packet `wanted` picks.
+    pub fn matching(wanted: RtcpFilter) -> Self {
+        Self { wanted, read: VecDeque::new(), write: VecDeque::new() }
+    }
+
+    /// Delivers keyframe requests (PLI, FIR).
+    pub fn keyframe_requests() -> Self {
+        Self::matching(|p| {
+            p.as_any().downcast_ref::<PictureLossIndication>().is_some()
+                || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
+        })
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverRtcp {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -26,10 +45,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| {
-                p.as_any().downcast_ref::<PictureLossIndication>().is_some()
-                    || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
-            })
+            && packets.iter().any(|p| (self.wanted)(p.as_ref()))
         {
             msg.message.add(Attribute::DeliverToApplication);
         }
@@ -51,7 +67,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
     }
 }
 
-impl Interceptor for DeliverKeyframeRequests {
+impl Interceptor for DeliverRtcp {
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
