@@ -99,9 +99,12 @@ function onClose() {
   state.admission?.reject(Object.assign(new Error('Connection lost while waiting. Try again.'), { code: 'connection_lost' }));
   if (state.leaving) return;
   // A dropped connection: come back as the same participant within 30 s.
-  if (state.me) {
+  if (state.me && !state.rejoining) {
     notice('Connection lost. Reconnecting…');
-    setTimeout(() => rejoin().catch(() => notice('Could not reconnect. Reload the page to join again.')), 1000);
+    state.rejoining = true;
+    setTimeout(() => rejoin()
+      .catch(() => notice('Could not reconnect. Reload the page to join again.'))
+      .finally(() => { state.rejoining = false; }), 1000);
   }
 }
 
@@ -515,10 +518,41 @@ async function enter(joined) {
   await negotiate(subscribe);
 }
 
+// Takes the seat back after a dropped connection, as the same participant while the
+// node still holds it. If the node that held it is gone (the platform started a new
+// one after a crash), the seat is gone with it: join afresh under the same name.
+// While the node restarts its site answers 503, so keep trying for a minute.
 async function rejoin() {
   const saved = JSON.parse(sessionStorage.getItem(storageKey) || 'null');
   if (!saved) throw new Error('no seat to take back');
-  await sit({ name: saved.name || 'Guest', reconnect_token: saved.token });
+  const deadline = Date.now() + 60000;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
+    try {
+      try {
+        return await sit({ name: saved.name || 'Guest', reconnect_token: saved.token });
+      } catch (e) {
+        if (e.code !== 'reconnect_refused') throw e;
+        clearRoom();
+        const body = {};
+        if (state.jwt) body.token = state.jwt;
+        else if (!state.site?.user) body.name = saved.name || 'Guest';
+        return await sit(body);
+      }
+    } catch (e) {
+      const retryable = !e.code || ['connection_lost', 'try_again_later'].includes(e.code);
+      if (Date.now() > deadline || !retryable) throw e;
+      state.ws?.close();
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+// Forgets the room as a node that is gone knew it: its people and their tiles.
+function clearRoom() {
+  for (const id of [...state.tiles.keys()]) removeTile(id);
+  state.people = new Map();
+  state.lobby = new Map();
+  state.speaker = null;
 }
 
 async function start() {

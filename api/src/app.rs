@@ -66,7 +66,11 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
         store: EventStore::new(db),
         tenant_keys: TenantKeys::new(master_key(config)?),
         config: config.clone(),
-        limits: RateLimits::new(config.signups_per_minute, config.api_requests_per_second),
+        limits: RateLimits::new(
+            config.signups_per_minute,
+            config.api_requests_per_second,
+            config.node_requests_per_second,
+        ),
         key_cache: KeyCache::new(Duration::from_secs(config.api_key_cache_seconds)),
         signers: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
         jwks: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),

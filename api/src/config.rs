@@ -81,6 +81,18 @@ pub struct ApiConfig {
     /// Requests allowed per API key per second (bursts to twice that).
     #[arg(long, env = "CONFER_API_REQUESTS_PER_SECOND", default_value_t = 100)]
     pub api_requests_per_second: u32,
+    /// Requests allowed per media-node credential per second (bursts to twice that);
+    /// counted apart from the tenant's own keys.
+    #[arg(long, env = "CONFER_NODE_REQUESTS_PER_SECOND", default_value_t = 1000)]
+    pub node_requests_per_second: u32,
+    /// The platform token: what the front door (which starts tenants' nodes) sends
+    /// to look sites up and mint node credentials. Unset: those endpoints answer 401.
+    #[arg(long, env = "CONFER_PLATFORM_TOKEN", hide_env_values = true)]
+    pub platform_token: Option<String>,
+    /// Port added to tenants' site URLs (`<scheme>://<slug>.<base-domain>:<port>`), for
+    /// a front door on a port other than the scheme's (the local setup).
+    #[arg(long, env = "CONFER_SITE_PORT")]
+    pub site_port: Option<u16>,
     /// How long a verified API key is trusted without asking the database, seconds
     /// (0: always ask). A key revoked through another API process stops working
     /// within this time; through this process, at once.
@@ -103,6 +115,9 @@ pub struct ApiConfig {
 impl ApiConfig {
     /// The public URL of a tenant's site.
     pub fn site_url(&self, slug: &str) -> String {
-        format!("{}://{}.{}", self.site_scheme, slug, self.base_domain)
+        match self.site_port {
+            Some(port) => format!("{}://{}.{}:{port}", self.site_scheme, slug, self.base_domain),
+            None => format!("{}://{}.{}", self.site_scheme, slug, self.base_domain),
+        }
     }
 }

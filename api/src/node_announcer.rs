@@ -26,15 +26,25 @@ impl NodeAnnouncer {
         self.announce(confer_vocabulary::certificates_channel(tenant_slug), "certificates");
     }
 
+    /// The tenant was deleted: the front door stops its nodes and forgets its names.
+    /// The message is the tenant's id (not a secret).
+    pub fn tenant_deleted(&self, tenant_id: uuid::Uuid) {
+        self.publish(confer_vocabulary::TENANTS_DELETED_CHANNEL.to_owned(), tenant_id.to_string(), "tenant deleted");
+    }
+
+    fn announce(&self, channel: String, what: &'static str) {
+        self.publish(channel, "changed".to_owned(), what);
+    }
+
     /// Publishes on `channel` in the background: the request that made the change
     /// does not wait for Redis. A failure is logged, not returned: the change is
     /// recorded, and nodes still pick it up at their next poll.
-    fn announce(&self, channel: String, what: &'static str) {
+    fn publish(&self, channel: String, message: String, what: &'static str) {
         let redis = self.redis.clone();
         tokio::spawn(async move {
             let published = async {
                 let mut conn = redis.get_multiplexed_async_connection().await?;
-                redis::cmd("PUBLISH").arg(&channel).arg("changed").query_async::<i64>(&mut conn).await
+                redis::cmd("PUBLISH").arg(&channel).arg(&message).query_async::<i64>(&mut conn).await
             };
             match tokio::time::timeout(std::time::Duration::from_secs(2), published).await {
                 Ok(Ok(nodes)) => tracing::debug!(%channel, nodes, what, "change announced"),

@@ -5,7 +5,9 @@
 
 pub mod announcements;
 pub mod auth;
+pub mod client_address;
 pub mod facts;
+pub mod node_registration;
 pub mod password_attempts;
 pub mod redis_link;
 pub mod room;

@@ -66,9 +66,20 @@ struct Config {
     /// The api's URL, where room facts are reported (with `CONFER_API_KEY`).
     #[arg(long, env = "CONFER_API_URL")]
     api_url: Option<String>,
-    /// An API key of the tenant, to report room facts with.
-    #[arg(long, env = "CONFER_API_KEY", hide_env_values = true)]
+    /// The node's credential for the api (minted for it at each start by the front
+    /// door; an API key of the tenant also works): room facts, settings, logins.
+    #[arg(long = "node-credential", env = "CONFER_NODE_CREDENTIAL", hide_env_values = true)]
     api_key: Option<String>,
+    /// The tenant's id: with `CONFER_NODE_ID` and Redis, the node registers under it.
+    #[arg(long, env = "CONFER_TENANT_ID")]
+    tenant_id: Option<String>,
+    /// The node's id, given by whoever started it (the front door); with it the node
+    /// prints a ready line on its standard output and registers in Redis.
+    #[arg(long, env = "CONFER_NODE_ID")]
+    node_id: Option<String>,
+    /// The proxy (the front door) whose `X-Forwarded-For` names the client.
+    #[arg(long, env = "CONFER_TRUSTED_PROXY")]
+    trusted_proxy: Option<IpAddr>,
     /// Redis, where wrong room passwords are counted (across all nodes of the tenant).
     #[arg(long, env = "CONFER_REDIS_URL")]
     redis_url: Option<String>,
@@ -273,8 +284,9 @@ async fn main() -> anyhow::Result<()> {
     hub.spawn_ticker();
     hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub.clone());
+    let trusted_proxy = confer_media::client_address::TrustedProxy(config.trusted_proxy);
     let server = actix_web::HttpServer::new(move || {
-        let app = actix_web::App::new().app_data(data.clone()).app_data(acme.clone());
+        let app = actix_web::App::new().app_data(data.clone()).app_data(acme.clone()).app_data(trusted_proxy);
         let app = match &login {
             Some(login) => app.app_data(login.clone()),
             None => app,
@@ -296,6 +308,23 @@ async fn main() -> anyhow::Result<()> {
     let addr = bound.iter().find(|(_, scheme)| *scheme == "http").map_or(config.listen, |(addr, _)| *addr);
     let tls_addr = bound.iter().find(|(_, scheme)| *scheme == "https").map(|(addr, _)| addr.to_string());
     tracing::info!(tenant = %config.tenant, addr = %addr, tls = tls_addr.as_deref(), site = %format!("http://{addr}/"), media = ?sfu.media_addrs(), "confer-media listening");
+    let registered = match (&config.node_id, &config.tenant_id, &config.redis_url) {
+        (Some(node_id), Some(tenant_id), Some(redis_url)) => {
+            let identity = confer_media::node_registration::NodeIdentity {
+                node_id: node_id.clone(),
+                tenant_id: tenant_id.clone(),
+                http: addr.to_string(),
+                https: tls_addr.clone(),
+                udp: sfu.media_addrs().iter().map(ToString::to_string).collect(),
+            };
+            let registered = confer_media::node_registration::register(identity, redis_url, hub.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot register this node in Redis: {e}"))?;
+            Some(registered)
+        }
+        (Some(_), _, _) => anyhow::bail!("CONFER_NODE_ID needs CONFER_TENANT_ID and CONFER_REDIS_URL to register"),
+        _ => None,
+    };
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
@@ -309,6 +338,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
+        }
+        if let Some(registered) = registered {
+            registered.deregister().await;
         }
         // End every room while the sockets are still open, so everyone is told why.
         tracing::info!("stopping: ending every room");

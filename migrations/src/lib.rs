@@ -13,6 +13,7 @@ mod m0003_room_facts;
 mod m0004_domains_and_outbox;
 mod m0005_processed_jobs;
 mod m0006_domain_lifecycle;
+mod m0007_nodes_and_tenant_end;
 mod sql_migration;
 
 use sql_migration::SqlMigration;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_domains_and_outbox::MIGRATION),
             Box::new(m0005_processed_jobs::MIGRATION),
             Box::new(m0006_domain_lifecycle::MIGRATION),
+            Box::new(m0007_nodes_and_tenant_end::MIGRATION),
         ]
     }
 }

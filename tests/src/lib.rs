@@ -3,6 +3,7 @@
 //! parallel, in any order, and twice in a row.
 
 pub mod domain_rig;
+pub mod front_door;
 pub mod janus;
 pub mod media_node;
 pub mod oidc_provider;

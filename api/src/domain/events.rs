@@ -88,6 +88,15 @@ pub enum DomainEvent {
     CertificateRenewed { domain_id: Uuid, hostname: Hostname, certificate: CertificateRecord },
     /// A new certificate is wanted for the domain (`reason`: `due` or `requested`).
     CertificateRenewalRequested { domain_id: Uuid, hostname: Hostname, replaces_serial: String, reason: String },
+    /// A media node of the tenant was started and given a credential (only its SHA-256 is kept).
+    NodeCredentialIssued { node_id: Uuid, prefix: String, key_hash: String },
+    /// A node's credential stopped working: the node stopped (`reason`: `stopped`, `idle`, `exited`, `tenant_deleted` …).
+    NodeCredentialRevoked { node_id: Uuid, reason: String },
+    /// A node of the tenant could not be started (`reason` says why, in the operator's terms).
+    NodeStartFailed { node_id: Uuid, reason: String },
+    /// The tenant was deleted: its meetings ended, its nodes stopped, its domains released
+    /// and its data key destroyed, so whatever the log keeps sealed is unreadable.
+    TenantDeleted { tenant_id: Uuid, slug: String },
 }
 
 impl DomainEvent {
@@ -120,6 +129,10 @@ impl DomainEvent {
             Self::CertificateIssued { .. } => "CertificateIssued",
             Self::CertificateRenewed { .. } => "CertificateRenewed",
             Self::CertificateRenewalRequested { .. } => "CertificateRenewalRequested",
+            Self::NodeCredentialIssued { .. } => "NodeCredentialIssued",
+            Self::NodeCredentialRevoked { .. } => "NodeCredentialRevoked",
+            Self::NodeStartFailed { .. } => "NodeStartFailed",
+            Self::TenantDeleted { .. } => "TenantDeleted",
         }
     }
 
@@ -173,6 +186,10 @@ impl StreamId {
     /// The stream of one custom domain.
     pub fn domain(id: Uuid) -> Self {
         Self(format!("domain-{id}"))
+    }
+    /// The stream of one media node's run (its credential, from start to stop).
+    pub fn node(id: Uuid) -> Self {
+        Self(format!("node-{id}"))
     }
     /// The stream of one run of a room on a media node, from start to end.
     pub fn room_session(id: Uuid) -> Self {

@@ -64,7 +64,7 @@ pub async fn create(
     body: JsonBody<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     let name = parse_text("name", &body.value.name, 100)?;
-    let actor = format!("api_key:{}", auth.key_id);
+    let actor = auth.actor();
     let no_replay = CommandRequest::without_key(req);
     let Started::Fresh(mut cmd) = Command::start_as(&state, auth.tenant_id, actor, no_replay, &body.digest).await?
     else {

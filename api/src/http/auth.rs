@@ -4,7 +4,7 @@
 //! (a slow password hash guards low-entropy secrets; these are not).
 
 use super::{ApiError, AppState};
-use crate::store::{Scope, api_keys};
+use crate::store::{Scope, api_keys, node_credentials};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, http::header, web};
 use base64::Engine;
@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 /// Keys start with this, so that secret scanners and people recognise them.
 const KEY_PREFIX: &str = "cfr_";
+/// Node credentials start with this.
+const NODE_CREDENTIAL_PREFIX: &str = "cfn_";
 
 /// A freshly minted API key: the secret (shown once) and what is stored of it.
 pub struct MintedKey {
@@ -40,7 +42,7 @@ pub fn mint_key() -> MintedKey {
 
 /// Recently verified keys (by SHA-256) and their holders, for a short time: a
 /// request then needs no database round trip to authenticate.
-pub struct KeyCache(Option<moka::sync::Cache<[u8; 32], api_keys::KeyHolder>>);
+pub struct KeyCache(Option<moka::sync::Cache<[u8; 32], Authenticated>>);
 
 impl KeyCache {
     /// A cache keeping entries for `ttl` (zero: no cache).
@@ -48,11 +50,11 @@ impl KeyCache {
         Self((!ttl.is_zero()).then(|| moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build()))
     }
 
-    fn get(&self, hash: &[u8; 32]) -> Option<api_keys::KeyHolder> {
+    fn get(&self, hash: &[u8; 32]) -> Option<Authenticated> {
         self.0.as_ref().and_then(|c| c.get(hash))
     }
 
-    fn insert(&self, hash: [u8; 32], holder: api_keys::KeyHolder) {
+    fn insert(&self, hash: [u8; 32], holder: Authenticated) {
         if let Some(c) = &self.0 {
             c.insert(hash, holder);
         }
@@ -66,13 +68,105 @@ impl KeyCache {
     }
 }
 
+/// Who is calling for a tenant: one of its API keys, or one of its media nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// An API key of the tenant (an admin's or an API client's).
+    ApiKey(Uuid),
+    /// A media node of the tenant, with the credential minted at its start.
+    Node(Uuid),
+}
+
 /// A request whose API key is valid: the tenant it acts for and the key used.
+/// Only API keys pass; a node's credential gets 403 here, so an endpoint is closed
+/// to nodes unless it asks for [`NodeOrAdmin`].
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated {
     /// The tenant.
     pub tenant_id: Uuid,
-    /// The key, for the audit trail in event metadata.
-    pub key_id: Uuid,
+    /// Who calls, for the audit trail in event metadata.
+    pub caller: Caller,
+}
+
+impl Authenticated {
+    /// The caller as event metadata names it: `api_key:<id>` or `node:<id>`.
+    pub fn actor(&self) -> String {
+        match self.caller {
+            Caller::ApiKey(id) => format!("api_key:{id}"),
+            Caller::Node(id) => format!("node:{id}"),
+        }
+    }
+}
+
+/// A request from the tenant's media node or with one of its API keys: what nodes do
+/// (read the settings, certificates and meeting rules, check logins, report room
+/// facts). Node credentials can do nothing else.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeOrAdmin(pub Authenticated);
+
+impl std::ops::Deref for NodeOrAdmin {
+    type Target = Authenticated;
+    fn deref(&self) -> &Authenticated {
+        &self.0
+    }
+}
+
+/// The bearer token of a request, if it sent one.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|k| k.trim().to_owned())
+}
+
+/// Finds who a key or node credential belongs to (cached), and counts the request
+/// against that caller's rate limit.
+async fn authenticate(state: web::Data<AppState>, key: Option<String>) -> Result<Authenticated, ApiError> {
+    let key = key.filter(|k| k.len() < 128).ok_or(ApiError::Unauthorized)?;
+    let node = key.starts_with(NODE_CREDENTIAL_PREFIX);
+    if !node && !key.starts_with(KEY_PREFIX) {
+        return Err(ApiError::Unauthorized);
+    }
+    let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    let caller = match state.key_cache.get(&hash) {
+        Some(caller) => caller,
+        None => {
+            let tx = state.store.begin(Scope::Platform).await?;
+            let caller = if node {
+                node_credentials::holder_of(&tx, &hash)
+                    .await?
+                    .map(|h| Authenticated { tenant_id: h.tenant_id, caller: Caller::Node(h.node_id) })
+            } else {
+                api_keys::holder_of(&tx, &hash)
+                    .await?
+                    .map(|h| Authenticated { tenant_id: h.tenant_id, caller: Caller::ApiKey(h.id) })
+            };
+            tx.commit().await?;
+            let caller = caller.ok_or(ApiError::Unauthorized)?;
+            state.key_cache.insert(hash, caller);
+            caller
+        }
+    };
+    match caller.caller {
+        Caller::ApiKey(id) => state.limits.check_api_key(id)?,
+        Caller::Node(id) => state.limits.check_node(id)?,
+    }
+    Ok(caller)
+}
+
+impl FromRequest for NodeOrAdmin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            authenticate(state, key).await.map(NodeOrAdmin)
+        })
+    }
 }
 
 impl FromRequest for Authenticated {
@@ -81,31 +175,53 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|k| k.trim().to_owned());
+        let key = bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-            let key = key.filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 128).ok_or(ApiError::Unauthorized)?;
-            let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-            let holder = match state.key_cache.get(&hash) {
-                Some(holder) => holder,
-                None => {
-                    let tx = state.store.begin(Scope::Platform).await?;
-                    let holder = api_keys::holder_of(&tx, &hash).await?;
-                    tx.commit().await?;
-                    let holder = holder.ok_or(ApiError::Unauthorized)?;
-                    state.key_cache.insert(hash, holder);
-                    holder
-                }
-            };
-            state.limits.check_api_key(holder.id)?;
-            Ok(Authenticated { tenant_id: holder.tenant_id, key_id: holder.id })
+            let auth = authenticate(state, key).await?;
+            match auth.caller {
+                Caller::ApiKey(_) => Ok(auth),
+                Caller::Node(_) => Err(ApiError::Forbidden {
+                    code: "not_for_nodes",
+                    message: "a media node's credential cannot do this; use an API key of the tenant".into(),
+                }),
+            }
         })
     }
+}
+
+/// A request from the platform's own front door, which looks sites up and starts
+/// tenants' nodes: it sends the operator's `CONFER_PLATFORM_TOKEN`.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformCaller;
+
+impl FromRequest for PlatformCaller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let expected = req.app_data::<web::Data<AppState>>().and_then(|s| s.config.platform_token.clone());
+        let given = bearer(req);
+        let ok = match (expected, given) {
+            (Some(expected), Some(given)) if !expected.is_empty() => {
+                // Compare digests: equal length, and no early exit on the first difference.
+                let (a, b) = (Sha256::digest(expected.as_bytes()), Sha256::digest(given.as_bytes()));
+                a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+            }
+            _ => false,
+        };
+        std::future::ready(if ok { Ok(PlatformCaller) } else { Err(ApiError::Unauthorized) })
+    }
+}
+
+/// Mints a node credential: `cfn_<43 characters>`, told apart from API keys by its prefix.
+pub fn mint_node_credential() -> MintedKey {
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let secret = format!("{NODE_CREDENTIAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));
+    let prefix = secret.chars().take(NODE_CREDENTIAL_PREFIX.len() + 6).collect();
+    let hash_hex = hex::encode(Sha256::digest(secret.as_bytes()));
+    MintedKey { secret, prefix, hash_hex }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! private keys opened, for the tenant's media nodes to serve by SNI. The keys are
 //! kept sealed with the tenant's data key and opened only here, per request.
 
-use super::auth::Authenticated;
+use super::auth::NodeOrAdmin;
 use super::{ApiError, AppState};
 use crate::store::{Scope, certificates};
 use actix_web::{HttpResponse, web};
@@ -12,7 +12,7 @@ use confer_vocabulary::{TenantCertificate, TenantCertificates};
 /// with `Cache-Control: no-store`: it carries private keys.
 #[utoipa::path(get, path = "/v1/certificates", tag = "domains", security(("api_key" = [])),
     responses((status = 200, description = "`{items: [{hostname, chain_pem, private_key_pem, serial, not_after}]}`")))]
-pub async fn list(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: NodeOrAdmin) -> Result<HttpResponse, ApiError> {
     let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
     let rows = certificates::of_tenant(&tx, auth.tenant_id).await?;
     let key = if rows.is_empty() { None } else { Some(state.tenant_keys.load(&tx, auth.tenant_id).await?) };

@@ -132,7 +132,7 @@ impl Command {
         req: CommandRequest,
         body_digest: &[u8; 32],
     ) -> Result<Started, ApiError> {
-        let actor = format!("api_key:{}", auth.key_id);
+        let actor = auth.actor();
         Self::start_as(state, auth.tenant_id, actor, req, body_digest).await
     }
 

@@ -66,6 +66,10 @@ pub enum ApiError {
     /// an ID token that does not check out), or a login method the tenant has not chosen.
     #[error("{message}")]
     LoginRefused { code: &'static str, message: String },
+    /// 403: the caller may not do this (a media node's credential on an endpoint for
+    /// the tenant's API keys).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// 503: a service the request needs (the tenant's LDAP directory or OpenID
     /// provider) did not answer; the message says which and what happened.
     #[error("{message}")]
@@ -93,7 +97,7 @@ impl ApiError {
             Self::NotJson => "unsupported_media_type",
             Self::Invalid(_) => "invalid_field",
             Self::RateLimited { .. } => "rate_limited",
-            Self::LoginRefused { code, .. } | Self::Unavailable { code, .. } => code,
+            Self::LoginRefused { code, .. } | Self::Forbidden { code, .. } | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
@@ -152,7 +156,7 @@ impl ResponseError for ApiError {
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::LoginRefused { .. } => StatusCode::FORBIDDEN,
+            Self::LoginRefused { .. } | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -14,6 +14,7 @@ mod health;
 mod meetings;
 mod metrics;
 mod pagination;
+mod platform;
 mod rate_limit;
 mod request_log;
 mod room_facts;
@@ -63,7 +64,7 @@ pub struct AppState {
     info(title = "Confer API", description = "Tenants, API keys, settings, users, meetings and the event feed."),
     paths(
         health::healthz, health::readyz,
-        tenants::signup, tenants::current,
+        tenants::signup, tenants::current, tenants::delete,
         api_keys::create, api_keys::list, api_keys::revoke,
         settings::get, settings::patch,
         users::create, users::list, users::get, users::patch, users::disable,
@@ -171,7 +172,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .service(resource("/openapi.json", "GET").route(web::get().to(openapi_json)))
                 .service(resource("/tenants", "POST").route(web::post().to(tenants::signup)))
-                .service(resource("/tenant", "GET").route(web::get().to(tenants::current)))
+                .service(
+                    resource("/tenant", "GET, DELETE")
+                        .route(web::get().to(tenants::current))
+                        .route(web::delete().to(tenants::delete)),
+                )
                 .service(
                     resource("/api-keys", "GET, POST")
                         .route(web::post().to(api_keys::create))
@@ -228,7 +233,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/tenants/{slug}/jwks.json", "GET").route(web::get().to(tokens::jwks)))
                 .service(resource("/sessions", "POST").route(web::post().to(sessions::password)))
                 .service(resource("/sessions/oidc", "POST").route(web::post().to(sessions::oidc_start)))
-                .service(resource("/sessions/oidc/callback", "POST").route(web::post().to(sessions::oidc_callback))),
+                .service(resource("/sessions/oidc/callback", "POST").route(web::post().to(sessions::oidc_callback)))
+                .service(resource("/platform/sites/{host}", "GET").route(web::get().to(platform::site_of_host)))
+                .service(resource("/platform/nodes", "POST").route(web::post().to(platform::node_starting)))
+                .service(resource("/platform/nodes/{node}", "DELETE").route(web::delete().to(platform::node_stopped)))
+                .service(
+                    resource("/platform/nodes/{node}/failure", "POST").route(web::post().to(platform::node_failed)),
+                )
+                .service(
+                    resource("/platform/upcoming-meetings", "GET").route(web::get().to(platform::upcoming_meetings)),
+                ),
         )
         .default_service(web::to(not_found));
 }

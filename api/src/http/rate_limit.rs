@@ -1,5 +1,7 @@
 //! Request rate limits (governor's GCRA, in process): signups per client address,
-//! requests per API key. Over the limit → 429 with `Retry-After`.
+//! requests per API key, and (apart, so that a tenant's own clients never starve its
+//! media nodes, nor the other way round) requests per node credential. Over the
+//! limit → 429 with `Retry-After`.
 
 use super::ApiError;
 use governor::clock::{Clock, DefaultClock};
@@ -12,19 +14,29 @@ use uuid::Uuid;
 pub struct RateLimits {
     signup: DefaultKeyedRateLimiter<IpAddr>,
     api: DefaultKeyedRateLimiter<Uuid>,
+    node: DefaultKeyedRateLimiter<Uuid>,
 }
 
 impl RateLimits {
-    /// `signups_per_minute` per address; `requests_per_second` per key, bursting to twice that.
-    pub fn new(signups_per_minute: u32, requests_per_second: u32) -> Self {
+    /// `signups_per_minute` per address; `requests_per_second` per key and
+    /// `node_requests_per_second` per node credential, each bursting to twice that.
+    pub fn new(signups_per_minute: u32, requests_per_second: u32, node_requests_per_second: u32) -> Self {
         let one = NonZeroU32::MIN;
         let per_minute = NonZeroU32::new(signups_per_minute).unwrap_or(one);
-        let per_second = NonZeroU32::new(requests_per_second).unwrap_or(one);
-        let burst = per_second.saturating_mul(NonZeroU32::new(2).unwrap_or(one));
+        let per_second = |n: u32| {
+            let rate = NonZeroU32::new(n).unwrap_or(one);
+            Quota::per_second(rate).allow_burst(rate.saturating_mul(NonZeroU32::new(2).unwrap_or(one)))
+        };
         Self {
             signup: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            api: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            api: RateLimiter::keyed(per_second(requests_per_second)),
+            node: RateLimiter::keyed(per_second(node_requests_per_second)),
         }
+    }
+
+    /// Counts a request made with node credential `node`.
+    pub fn check_node(&self, node: Uuid) -> Result<(), ApiError> {
+        self.node.check_key(&node).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
     }
 
     /// Counts a signup from `addr`.
@@ -41,6 +53,7 @@ impl RateLimits {
     pub fn forget_idle(&self) {
         self.signup.retain_recent();
         self.api.retain_recent();
+        self.node.retain_recent();
     }
 }
 

@@ -6,7 +6,7 @@
 //! out of order is refused (409) and a retried one (same `Idempotency-Key`, the
 //! fact's id) replays the first answer instead of appending twice.
 
-use super::auth::Authenticated;
+use super::auth::NodeOrAdmin;
 use super::command::{Command, CommandRequest, Reply, Started};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
@@ -65,7 +65,7 @@ fn short(field: &'static str, value: &str) -> Result<String, FieldError> {
               (status = 422, body = super::ErrorBody)))]
 pub async fn record(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: NodeOrAdmin,
     req: CommandRequest,
     body: JsonBody<RoomFact>,
 ) -> Result<HttpResponse, ApiError> {

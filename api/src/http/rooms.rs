@@ -4,7 +4,7 @@
 //! meeting's (`POST /v1/rooms/{room}/meeting/password`). The password's hash never
 //! leaves the api.
 
-use super::auth::Authenticated;
+use super::auth::NodeOrAdmin;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::{PasswordHash, RoomName};
@@ -62,7 +62,7 @@ async fn meeting_on_now(state: &AppState, tenant: Uuid, room: &str) -> Result<me
     security(("api_key" = [])))]
 pub async fn meeting(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: NodeOrAdmin,
     room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = meeting_on_now(&state, auth.tenant_id, &room).await?;
@@ -85,7 +85,7 @@ pub async fn meeting(
     security(("api_key" = [])))]
 pub async fn check_password(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: NodeOrAdmin,
     room: web::Path<String>,
     body: JsonBody<PasswordTry>,
 ) -> Result<HttpResponse, ApiError> {

@@ -9,7 +9,7 @@
 //!   sealed `pending` (state, nonce, PKCE verifier) for the site to keep in a cookie.
 //! - `POST /v1/sessions/oidc/callback` `{pending, state, code}`: the provider's answer.
 
-use super::auth::Authenticated;
+use super::auth::NodeOrAdmin;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::{AuthMode, EmailAddress, PasswordHash, SealedSecret, TenantSettings, UserRole};
@@ -197,7 +197,7 @@ async fn internal_login(state: &AppState, tenant: Uuid, login: PasswordLogin) ->
     security(("api_key" = [])))]
 pub async fn password(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: NodeOrAdmin,
     body: JsonBody<PasswordLogin>,
 ) -> Result<HttpResponse, ApiError> {
     let login = body.value;
@@ -262,7 +262,7 @@ fn provider_error(slug: &str, e: oidc::OidcLoginError) -> ApiError {
     responses((status = 201, body = OidcStarted)), security(("api_key" = [])))]
 pub async fn oidc_start(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: NodeOrAdmin,
     body: JsonBody<OidcStart>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, settings, key) = tenant_of(&state, auth.tenant_id).await?;
@@ -284,7 +284,7 @@ pub async fn oidc_start(
     security(("api_key" = [])))]
 pub async fn oidc_callback(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: NodeOrAdmin,
     body: JsonBody<OidcCallback>,
 ) -> Result<HttpResponse, ApiError> {
     let callback = body.value;

@@ -1,7 +1,7 @@
 //! `GET/PATCH /v1/settings`: how the tenant's people log in and meet. Secrets are
 //! write-only: sealed with the tenant's data key, never returned.
 
-use super::auth::Authenticated;
+use super::auth::{Authenticated, NodeOrAdmin};
 use super::command::{Command, CommandRequest, Reply, Started};
 use super::extract::{JsonBody, if_match};
 use super::{ApiError, AppState};
@@ -249,7 +249,7 @@ fn apply(current: &TenantSettings, patch: PatchSettings, key: &DataKey) -> Resul
 /// The tenant's settings.
 #[utoipa::path(get, path = "/v1/settings", tag = "settings", security(("api_key" = [])),
     responses((status = 200, body = SettingsView)))]
-pub async fn get(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: NodeOrAdmin) -> Result<HttpResponse, ApiError> {
     let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
     let row = tenants::find(&tx, auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
     tx.commit().await?;

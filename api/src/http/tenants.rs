@@ -133,3 +133,48 @@ pub async fn current(state: web::Data<AppState>, auth: Authenticated) -> Result<
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(view(&state, row)))
 }
+
+/// `DELETE /v1/tenant`: the tenant's slug, typed again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteTenant {
+    /// The tenant's slug: deleting a tenant cannot be undone.
+    pub confirm: String,
+}
+
+/// Deletes the tenant: its meetings end and its nodes stop, its domains are given
+/// up, its keys stop working, and its data key is destroyed, so every secret and
+/// certificate key it sealed in the log becomes unreadable. The slug is free again.
+#[utoipa::path(delete, path = "/v1/tenant", tag = "tenants", security(("api_key" = [])), request_body = DeleteTenant,
+    responses((status = 204), (status = 422, body = super::ErrorBody, description = "confirm is not the slug")))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: CommandRequest,
+    body: JsonBody<DeleteTenant>,
+) -> Result<HttpResponse, ApiError> {
+    // Not replayable: the answer would be saved for a tenant that no longer exists.
+    let Started::Fresh(mut cmd) = Command::start(&state, &auth, req.without_key(), &body.digest).await? else {
+        return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
+    };
+    let row = tenants::find(cmd.tx().await?, auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    if body.value.confirm != row.slug {
+        return Err(ApiError::Invalid(crate::domain::FieldError::new(
+            "confirm",
+            format!("confirm must be the tenant's slug, \"{}\": deleting a tenant cannot be undone", row.slug),
+        )));
+    }
+    let deleted = DomainEvent::TenantDeleted { tenant_id: row.id, slug: row.slug.clone() };
+    cmd.append(&StreamId::tenant(row.id), ExpectedVersion::Exactly(row.version), &[deleted]).await?;
+    state.tenant_keys.destroy(cmd.tx().await?, row.id).await?;
+    cmd.finish(&state, Reply::no_content()).await?;
+    state.key_cache.clear();
+    state.signers.invalidate(&row.id);
+    state.jwks.invalidate(&row.slug);
+    if let Some(announcer) = &state.node_announcer {
+        announcer.tenant_deleted(row.id);
+        announcer.certificates_changed(&row.slug);
+    }
+    tracing::info!(tenant = %row.id, slug = %row.slug, "tenant deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

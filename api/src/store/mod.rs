@@ -17,6 +17,8 @@ pub mod certificates;
 pub mod domains;
 pub mod event_feed;
 pub mod meetings;
+pub mod node_credentials;
+pub mod sites;
 pub mod tenants;
 pub mod users;
 

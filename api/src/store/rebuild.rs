@@ -4,7 +4,8 @@ use super::{EventStore, Scope, StoreError, sql};
 use sea_orm::ConnectionTrait;
 
 /// Read models, in an order that deletes cleanly.
-const READ_MODELS: &[&str] = &["certificates", "domains", "meetings", "users", "api_keys", "tenants"];
+const READ_MODELS: &[&str] =
+    &["node_credentials", "certificates", "domains", "meetings", "users", "api_keys", "tenants"];
 
 /// Empties the read models and replays every event into them through the same
 /// projection appends use (`confer_project`), in one transaction: readers see the

@@ -29,6 +29,15 @@ impl TenantKeys {
         Ok(key)
     }
 
+    /// Destroys the data key of `tenant` (crypto-shredding): whatever it sealed in the
+    /// immutable log — secrets, certificate keys — can never be opened again, and the
+    /// token keys derived from it are gone too. Returns whether there was one.
+    pub async fn destroy(&self, tx: &Transaction, tenant: Uuid) -> Result<bool, StoreError> {
+        let done = tx.conn().execute_raw(sql("DELETE FROM tenant_keys WHERE tenant_id = $1", [tenant.into()])).await?;
+        tx.conn().execute_raw(sql("DELETE FROM idempotency_keys WHERE tenant_id = $1", [tenant.into()])).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The data key of `tenant`.
     pub async fn load(&self, tx: &Transaction, tenant: Uuid) -> Result<DataKey, StoreError> {
         let row = tx

@@ -150,7 +150,7 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
     };
     let form = form.into_inner();
     // Guessing is limited per user name and address, as room passwords are.
-    let counted = login.attempts.get().zip(req.peer_addr().map(|a| a.ip()));
+    let counted = login.attempts.get().zip(crate::client_address::client_address(&req));
     let who = form.username.trim().to_lowercase();
     if who.len() > 256 {
         return error(StatusCode::FORBIDDEN, "invalid_credentials", "the user name or password is wrong");

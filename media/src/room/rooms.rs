@@ -322,6 +322,11 @@ impl Rooms {
         self.rooms.values().filter(|r| !r.is_empty()).count()
     }
 
+    /// How many rooms are in use: a meeting is going on, or someone waits to be let in.
+    pub fn in_use(&self) -> usize {
+        self.rooms.values().filter(|r| !r.is_deserted()).count()
+    }
+
     /// Whether no meeting is going on.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -97,6 +97,11 @@ impl Hub {
         })
     }
 
+    /// How many rooms are in use (someone seated or waiting): a node with none is idle.
+    pub fn open_rooms(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).rooms.in_use()
+    }
+
     /// Checks join and session tokens with `tokens` from now on (once).
     pub fn check_tokens(&self, tokens: Arc<TokenCheck>) {
         let _ = self.tokens.set(tokens);

@@ -32,7 +32,7 @@ pub async fn websocket(
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let hub = hub.get_ref().clone();
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = crate::client_address::client_address(&req);
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     actix_web::rt::spawn(async move { Session::new(hub, client, cookie).run(socket, stream).await });
     Ok(response)

@@ -1,0 +1,150 @@
+//! People meet on sites nobody started by hand: two tenants signed up through the
+//! api, their people open `http://<slug>.localhost:<port>/<room>` in headless
+//! Chromium, and the real front door starts each tenant's node on demand. Each pair
+//! decodes only its own people's video, and the room facts land in each tenant's own
+//! feed. A node killed mid-meeting is started again and both pages come back.
+
+mod browsers;
+
+use browsers::{browser, start_chromedriver, tempdir};
+use confer_tests::front_door::FrontDoorPlatform;
+use confer_tests::{TestTenant, unique_slug};
+use fantoccini::Client;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Per remote participant the page receives: the name on its tile and the video
+/// frames decoded from it.
+const REMOTES: &str = "return window.confer.stats().then((stats) => Object.entries(stats).map(([id, s]) => { \
+    const tile = document.querySelector(`.tile[data-tile=\"${id}\"] .name`); \
+    return { id, name: tile ? tile.textContent : '', frames: s.video ? s.video.framesDecoded : 0 }; }))";
+
+async fn remotes(page: &Client) -> Vec<Value> {
+    page.execute(REMOTES, vec![]).await.ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
+}
+
+/// Waits until `page` decodes more than `after` frames from exactly one remote,
+/// named `partner`; returns that remote's id and frames.
+async fn decodes_only(page: &Client, partner: &str, after: u64, within: Duration) -> (String, u64) {
+    let deadline = Instant::now() + within;
+    loop {
+        let seen = remotes(page).await;
+        if let [only] = seen.as_slice()
+            && only["name"] == partner
+            && only["frames"].as_u64().unwrap_or(0) > after
+        {
+            return (only["id"].as_str().unwrap_or("").to_owned(), only["frames"].as_u64().unwrap_or(0));
+        }
+        assert!(Instant::now() < deadline, "the page does not decode {partner} (only): {seen:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn open(driver: &str, profiles: &std::path::Path, i: usize, url: &str) -> Client {
+    let profile = profiles.join(format!("profile-{i}"));
+    std::fs::create_dir_all(&profile).expect("a profile folder");
+    let page = browser(driver, &profile).await;
+    page.goto(url).await.expect("open the meeting page");
+    page
+}
+
+/// Names of the people the tenant's feed says joined.
+async fn joined_in_feed(door: &FrontDoorPlatform, tenant: &TestTenant) -> Vec<String> {
+    let (status, feed) = door.platform.get(tenant, "/v1/events?after=0&limit=1000").await;
+    assert_eq!(status, 200, "{feed}");
+    let mut names: Vec<String> = feed["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["type"] == "ParticipantJoined")
+                .filter_map(|e| e["data"]["display_name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn two_tenants_meet_at_once_and_each_pair_sees_only_its_own_people() {
+    let door = FrontDoorPlatform::start(&[]).await;
+    let a = door.platform.signup(&unique_slug("acme")).await;
+    let b = door.platform.signup(&unique_slug("bolt")).await;
+    let (_driver, driver) = start_chromedriver().await;
+    let profiles = tempdir();
+    let url = |t: &TestTenant, name: &str| door.site_url(t, &format!("/standup?name={name}&prejoin=0"));
+    let ann = open(&driver, &profiles, 0, &url(&a, "Ann")).await;
+    let bob = open(&driver, &profiles, 1, &url(&a, "Bob")).await;
+    let cat = open(&driver, &profiles, 2, &url(&b, "Cat")).await;
+    let dan = open(&driver, &profiles, 3, &url(&b, "Dan")).await;
+
+    let within = Duration::from_secs(90);
+    decodes_only(&ann, "Bob", 10, within).await;
+    decodes_only(&bob, "Ann", 10, within).await;
+    decodes_only(&cat, "Dan", 10, within).await;
+    decodes_only(&dan, "Cat", 10, within).await;
+    assert_eq!(door.node_pids().len(), 2, "one node per tenant, started by the front door");
+
+    // What happened in each room is in its own tenant's feed, and only there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (in_a, in_b) = (joined_in_feed(&door, &a).await, joined_in_feed(&door, &b).await);
+        if in_a == ["Ann", "Bob"] && in_b == ["Cat", "Dan"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "room facts: a {in_a:?}, b {in_b:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for page in [ann, bob, cat, dan] {
+        let _ = page.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_meeting_is_started_again_and_both_pages_come_back() {
+    let door = FrontDoorPlatform::start(&[]).await;
+    let tenant = door.platform.signup(&unique_slug("phoenix")).await;
+    let (_driver, driver) = start_chromedriver().await;
+    let profiles = tempdir();
+    let url = |name: &str| door.site_url(&tenant, &format!("/daily?name={name}&prejoin=0"));
+    let ann = open(&driver, &profiles, 0, &url("Ann")).await;
+    let bob = open(&driver, &profiles, 1, &url("Bob")).await;
+    let (bob_before, _) = decodes_only(&ann, "Bob", 10, Duration::from_secs(90)).await;
+    decodes_only(&bob, "Ann", 10, Duration::from_secs(90)).await;
+    let first = door.registration(&tenant).await.expect("the node is registered");
+    let pids = door.node_pids();
+    assert_eq!(pids.len(), 1);
+
+    // kill -9: no goodbye, no cleanup.
+    let killed = std::process::Command::new("kill").args(["-9", &pids[0].to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(10);
+    let second = loop {
+        if let Some(reg) = door.registration(&tenant).await
+            && reg.node_id != first.node_id
+        {
+            break reg;
+        }
+        assert!(Instant::now() < deadline, "a new node runs within 10 s of the kill");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("new node {} after {:?}", second.node_id, killed_at.elapsed());
+
+    // Both pages find their way back and decode each other again, from the new node.
+    let (bob_after, _) = decodes_only(&ann, "Bob", 10, Duration::from_secs(60)).await;
+    decodes_only(&bob, "Ann", 10, Duration::from_secs(60)).await;
+    assert_ne!(bob_before, bob_after, "Bob is seen through the new node (a new seat)");
+    let revoked = door.platform.get(&tenant, "/v1/events?after=0&limit=1000").await.1["events"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["type"] == "NodeCredentialRevoked").count())
+        .unwrap_or(0);
+    assert_eq!(revoked, 1, "the killed node's credential was revoked");
+    for page in [ann, bob] {
+        let _ = page.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}

@@ -1,0 +1,236 @@
+//! Every tenant gets its site the moment it signs up: the real `confer-frontdoor`
+//! routes by Host to the tenant's real `confer-media` node, started on the first
+//! request (one node however many requests race), stopped when idle, and started
+//! again by the next request. A node's credential does what nodes do and nothing
+//! else. Bad input at the front door gets a clear answer and slows nobody.
+
+use confer_tests::front_door::FrontDoorPlatform;
+use confer_tests::{TestTenant, unique_slug};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn host(door: &FrontDoorPlatform, tenant: &TestTenant) -> String {
+    format!("{}.localhost:{}", tenant.slug, door.port)
+}
+
+/// The tenant's events of `kind`, from its own feed.
+async fn events_of(door: &FrontDoorPlatform, tenant: &TestTenant, kind: &str) -> Vec<Value> {
+    let (status, feed) = door.platform.get(tenant, "/v1/events?after=0&limit=1000").await;
+    assert_eq!(status, 200, "{feed}");
+    feed["events"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["type"] == kind).collect()
+}
+
+async fn meeting_page(door: &FrontDoorPlatform, host: &str, path: &str) -> (u16, String) {
+    let response = door.get_site(host, path).await;
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn two_tenants_signed_up_are_served_at_once_each_by_its_own_node() {
+    let door = FrontDoorPlatform::start(&[]).await;
+    let a = door.platform.signup(&unique_slug("alpha")).await;
+    let b = door.platform.signup(&unique_slug("beta")).await;
+
+    // The link the platform hands out is the one that serves.
+    let (_, me) = door.platform.get(&a, "/v1/tenant").await;
+    assert_eq!(me["site_url"], format!("http://{}.localhost:{}", a.slug, door.port));
+
+    for tenant in [&a, &b] {
+        let (status, page) = meeting_page(&door, &host(&door, tenant), "/standup").await;
+        assert_eq!(status, 200, "the meeting page of {}: {page}", tenant.slug);
+        assert!(page.contains("meeting.js"), "it is the meeting page: {page}");
+    }
+    let reg_a = door.registration(&a).await.expect("a's node registered");
+    let reg_b = door.registration(&b).await.expect("b's node registered");
+    assert_ne!(reg_a.node_id, reg_b.node_id);
+    assert_ne!(reg_a.http, reg_b.http);
+    assert_ne!(reg_a.udp, reg_b.udp, "each node has its own UDP port");
+    assert_eq!(reg_a.tenant_id, a.id);
+    assert!(!reg_a.version.is_empty());
+    assert_eq!(door.node_pids().len(), 2, "one node per tenant");
+
+    // Each node's start is in its own tenant's feed, and only there.
+    let issued_a = events_of(&door, &a, "NodeCredentialIssued").await;
+    assert_eq!(issued_a.len(), 1, "{issued_a:?}");
+    assert_eq!(issued_a[0]["data"]["node_id"], reg_a.node_id.as_str());
+    assert_eq!(issued_a[0]["data"]["key_hash"], Value::Null, "the credential's hash is not in the feed");
+
+    // A name nobody serves.
+    let response = door.get_site(&format!("nobody-{}.localhost", a.slug), "/").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["x-confer-error"], "unknown_site");
+}
+
+#[tokio::test]
+async fn fifty_first_requests_to_a_cold_tenant_start_one_node() {
+    let door = FrontDoorPlatform::start(&[]).await;
+    let tenant = door.platform.signup(&unique_slug("cold")).await;
+    let site = host(&door, &tenant);
+    let requests = (0..50).map(|i| {
+        let site = site.clone();
+        let door = &door;
+        async move { meeting_page(door, &site, &format!("/room-{i}")).await }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    for (status, page) in &answers {
+        assert_eq!(*status, 200, "every request gets the page: {page}");
+    }
+    assert_eq!(door.node_pids().len(), 1, "exactly one node was started");
+    assert_eq!(events_of(&door, &tenant, "NodeCredentialIssued").await.len(), 1, "one start, one credential");
+}
+
+#[tokio::test]
+async fn an_idle_node_stops_and_the_next_request_starts_it_again() {
+    let door = FrontDoorPlatform::start(&[("CONFER_NODE_IDLE_SECONDS", "2")]).await;
+    let tenant = door.platform.signup(&unique_slug("idle")).await;
+    let site = host(&door, &tenant);
+    assert_eq!(meeting_page(&door, &site, "/r").await.0, 200);
+    let first = door.registration(&tenant).await.expect("registered");
+    let pid = door.node_pids();
+    assert_eq!(pid.len(), 1);
+
+    // Nobody meets: the node goes, and so do its registration and its process.
+    assert!(door.await_registration(&tenant, false, Duration::from_secs(20)).await.is_none(), "deregistered");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !door.node_pids().is_empty() {
+        assert!(Instant::now() < deadline, "the idle node's process is gone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!std::path::Path::new(&format!("/proc/{}", pid[0])).exists(), "reaped");
+    let revoked = events_of(&door, &tenant, "NodeCredentialRevoked").await;
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["data"]["reason"], "idle");
+
+    // The next request brings it back.
+    assert_eq!(meeting_page(&door, &site, "/r").await.0, 200);
+    let second = door.registration(&tenant).await.expect("registered again");
+    assert_ne!(first.node_id, second.node_id, "a new node");
+}
+
+/// The credential the running node was started with (read from its environment).
+fn node_credential(pid: u32) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the node's environment (run as root)");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok())
+        .find_map(|kv| kv.strip_prefix("CONFER_NODE_CREDENTIAL=").map(str::to_owned))
+        .expect("the node has a credential")
+}
+
+#[tokio::test]
+async fn a_nodes_credential_does_what_nodes_do_and_nothing_else() {
+    let door = FrontDoorPlatform::start(&[("CONFER_NODE_IDLE_SECONDS", "2")]).await;
+    let tenant = door.platform.signup(&unique_slug("scoped")).await;
+    assert_eq!(meeting_page(&door, &host(&door, &tenant), "/r").await.0, 200);
+    let pids = door.node_pids();
+    let credential = node_credential(pids[0]);
+    assert!(credential.starts_with("cfn_"), "a node credential, not an API key");
+    let node = TestTenant { key: credential, ..tenant.clone() };
+    let p = &door.platform;
+
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/v1/api-keys", Some(serde_json::json!({"name": "stolen"}))),
+        (reqwest::Method::PATCH, "/v1/settings", Some(serde_json::json!({"auth": "open"}))),
+        (reqwest::Method::GET, "/v1/users", None),
+        (reqwest::Method::GET, "/v1/api-keys", None),
+        (reqwest::Method::POST, "/v1/tokens", Some(serde_json::json!({"room": "r", "user": {"id": "u", "name": "U"}}))),
+    ] {
+        let (status, answer) = p.send(&node, method.clone(), path, body).await;
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "not_for_nodes");
+    }
+    for path in ["/v1/settings", "/v1/certificates"] {
+        let (status, answer) = p.get(&node, path).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    let (status, _) = p.get(&node, "/v1/rooms/r/meeting").await;
+    assert_eq!(status, 404, "no meeting on: asked and answered");
+    // Nothing the node did was written as the tenant's admin.
+    let (status, keys) = p.get(&tenant, "/v1/api-keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "no key was created: {keys}");
+
+    // Once the node stops, its credential stops working.
+    assert!(door.await_registration(&tenant, false, Duration::from_secs(20)).await.is_none());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _) = p.get(&node, "/v1/settings").await;
+        if status == 401 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stopped node's credential is revoked (got {status})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_front_door_reads_a_host_however_it_is_written_and_refuses_what_is_not_one() {
+    let door = FrontDoorPlatform::start(&[("CONFER_FRONTDOOR_HEADER_TIMEOUT_SECONDS", "1")]).await;
+    let tenant = door.platform.signup(&unique_slug("hosts")).await;
+    let slug = &tenant.slug;
+    for written in
+        [format!("{slug}.localhost"), format!("{}.LOCALHOST", slug.to_uppercase()), format!("{slug}.localhost.:80")]
+    {
+        let (status, page) = meeting_page(&door, &written, "/r").await;
+        assert_eq!(status, 200, "Host {written}: {page}");
+    }
+    for bad in ["127.0.0.1", "a..b", "bad_name.localhost"] {
+        let response = door.get_site(bad, "/").await;
+        assert_eq!(response.status(), 400, "Host {bad}");
+        assert_eq!(response.headers()["x-confer-error"], "bad_host");
+    }
+
+    // A 64 kB header: refused, and the front door goes on.
+    let response = door.get_site(&format!("{slug}.localhost"), "/").await;
+    assert_eq!(response.status(), 200);
+    let client = reqwest::Client::new();
+    let huge = client
+        .get(format!("http://127.0.0.1:{}/", door.port))
+        .header("host", format!("{slug}.localhost"))
+        .header("x-filler", "x".repeat(64 * 1024))
+        .send()
+        .await;
+    match huge {
+        Ok(r) => assert_eq!(r.status(), 431, "too large a head"),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("closed"), "{e}"),
+    }
+
+    // A client that never finishes its headers is dropped after the timeout, and
+    // nobody else waits for it meanwhile.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", door.port)).await.expect("connect");
+    slow.write_all(format!("GET / HTTP/1.1\r\nHost: {slug}.localhost\r\nX-Slow: ").as_bytes()).await.expect("write");
+    let started = Instant::now();
+    let (status, _) = meeting_page(&door, &format!("{slug}.localhost"), "/other").await;
+    assert_eq!(status, 200, "served while a slow client hangs");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the slow client was dropped");
+    assert!(started.elapsed() >= Duration::from_millis(900), "after the header timeout, not before");
+}
+
+#[tokio::test]
+async fn an_exhausted_udp_port_range_is_a_clear_error_and_an_event_not_a_crash() {
+    // One UDP port for the whole platform: the first tenant's node takes it.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+    let port = probe.local_addr().expect("its address").port();
+    drop(probe);
+    let range = format!("{port}-{port}");
+    let door = FrontDoorPlatform::start(&[("CONFER_NODE_UDP_PORTS", range.as_str())]).await;
+    let first = door.platform.signup(&unique_slug("first")).await;
+    let second = door.platform.signup(&unique_slug("second")).await;
+    assert_eq!(meeting_page(&door, &host(&door, &first), "/r").await.0, 200);
+
+    let response = door.get_site(&host(&door, &second), "/r").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let page = response.text().await.unwrap_or_default();
+    assert!(page.contains("no free UDP port"), "the page says why: {page}");
+    let failed = events_of(&door, &second, "NodeStartFailed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0]["data"]["reason"].as_str().unwrap_or("").contains("no free UDP port"));
+
+    // The front door is still there, and the first tenant still served.
+    assert_eq!(meeting_page(&door, &host(&door, &first), "/r").await.0, 200);
+}
