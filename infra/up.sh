@@ -155,7 +155,7 @@ echo $! >"$STATE/turn.pid"
 # ---------------------------------------------------------------- start the demo tenant's media node
 
 CONFER_TURN_URLS="turn:127.0.0.1:$TURN_PORT?transport=udp" CONFER_TURN_SECRET=$TURN_SECRET \
-CONFER_API_URL=$API_URL CONFER_API_KEY=$API_KEY \
+CONFER_API_URL=$API_URL CONFER_NODE_CREDENTIAL=$API_KEY \
 CONFER_TENANT=demo CONFER_MEDIA_LISTEN=$MEDIA_LISTEN CONFER_MEDIA_UDP=$MEDIA_UDP NO_COLOR=1 \
     nohup "$MEDIA_BIN" </dev/null >"$STATE/media.log" 2>&1 &
 MEDIA_PID=$!

@@ -1,6 +1,6 @@
 //! Room facts for the api: a room started, someone joined or left, the room was
 //! locked or unlocked, the meeting ended. The api records them as events
-//! (`POST /v1/room-facts`).
+//! ([`ApiClient::record_room_fact`], the contract's `RoomFact`).
 //!
 //! Facts wait in a queue and are delivered one at a time, in order, each with its
 //! own `Idempotency-Key`, so a retry after a lost answer appends nothing twice.
@@ -8,53 +8,39 @@
 //! only a fact the api refuses as invalid (4xx) is dropped, with a log line. The
 //! queue is bounded: past `QUEUE_LIMIT` the oldest fact gives way, with a warning.
 
-use crate::room::{RoomEvent, RoomName};
-use serde_json::{Value, json};
+use crate::api_client::{ApiCallError, ApiClient};
+use crate::room::{LeaveReason, RoomEvent, RoomName};
+use confer_vocabulary::node_api::{RoomFact, RoomFactKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 /// Facts held while the api is unreachable, at most.
 const QUEUE_LIMIT: usize = 100_000;
 /// Longest wait between delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Where facts go.
-#[derive(Clone)]
-pub struct FactsConfig {
-    /// The api's base URL, e.g. `http://127.0.0.1:8080`.
-    pub api_url: String,
-    /// An API key of the tenant this node serves.
-    pub api_key: String,
-}
-
-/// One fact, ready to send.
-#[derive(Debug, Clone)]
-struct Fact {
-    key: String,
-    body: Value,
-}
-
 /// The fact reporter: turns room events into facts and queues them for delivery.
 #[derive(Clone)]
 pub struct Facts {
-    queue: Arc<Mutex<VecDeque<Fact>>>,
+    queue: Arc<Mutex<VecDeque<RoomFact>>>,
     wake: Arc<Notify>,
     /// Each running room's session id and last sequence number.
-    sessions: Arc<Mutex<HashMap<RoomName, (String, i64)>>>,
+    sessions: Arc<Mutex<HashMap<RoomName, (Uuid, i64)>>>,
 }
 
 impl Facts {
-    /// Starts delivering to the api.
-    pub fn start(config: FactsConfig) -> Self {
+    /// Starts delivering to `api`.
+    pub fn start(api: Arc<ApiClient>) -> Self {
         let facts = Facts {
             queue: Arc::new(Mutex::new(VecDeque::new())),
             wake: Arc::new(Notify::new()),
             sessions: Arc::new(Mutex::new(HashMap::new())),
         };
         let delivery = facts.clone();
-        tokio::spawn(async move { delivery.deliver(config).await });
+        tokio::spawn(async move { delivery.deliver(api).await });
         facts
     }
 
@@ -76,35 +62,19 @@ impl Facts {
 
     /// Queues the facts `events` carry (transient ones, like media states, are not facts).
     pub fn record(&self, events: &[RoomEvent]) {
-        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        // Milliseconds are enough, and what the api has always been sent.
+        let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
         let Ok(mut sessions) = self.sessions.lock() else { return };
         let mut new = Vec::new();
         for event in events {
-            let fact = match event {
-                RoomEvent::MeetingStarted { .. } => json!({"kind": "meeting_started"}),
-                RoomEvent::ParticipantJoined { participant, .. } => json!({"kind": "participant_joined",
-                    "participant": participant.id.to_string(), "display_name": participant.display_name.as_str()}),
-                RoomEvent::ParticipantLeft { participant, reason, .. } => json!({"kind": "participant_left",
-                    "participant": participant.to_string(), "reason": reason}),
-                RoomEvent::RoomLocked { by, .. } => json!({"kind": "room_locked", "by": by.to_string()}),
-                RoomEvent::RoomUnlocked { by, .. } => json!({"kind": "room_unlocked", "by": by.to_string()}),
-                RoomEvent::MeetingEnded { by, .. } => {
-                    json!({"kind": "meeting_ended", "by": by.map(|b| b.to_string())})
-                }
-                _ => continue,
-            };
+            let Some(fact) = fact_of(event) else { continue };
             let room = event.room();
-            if matches!(event, RoomEvent::MeetingStarted { .. }) {
-                sessions.insert(room.clone(), (uuid::Uuid::new_v4().to_string(), 0));
+            if fact == RoomFactKind::MeetingStarted {
+                sessions.insert(room.clone(), (Uuid::new_v4(), 0));
             }
             let Some((session, seq)) = sessions.get_mut(room) else { continue };
             *seq += 1;
-            let mut body = fact;
-            body["session"] = json!(session);
-            body["seq"] = json!(*seq);
-            body["room"] = json!(room.as_str());
-            body["at"] = json!(at);
-            new.push(Fact { key: format!("{session}-{seq}"), body });
+            new.push(RoomFact { session: *session, seq: *seq, room: room.as_str().to_owned(), at, fact });
             if matches!(event, RoomEvent::MeetingEnded { .. }) {
                 sessions.remove(room);
             }
@@ -125,9 +95,7 @@ impl Facts {
         self.wake.notify_one();
     }
 
-    async fn deliver(self, config: FactsConfig) {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        let url = format!("{}/v1/room-facts", config.api_url.trim_end_matches('/'));
+    async fn deliver(self, api: Arc<ApiClient>) {
         let mut backoff = Duration::from_millis(250);
         loop {
             let next = self.queue.lock().ok().and_then(|q| q.front().cloned());
@@ -135,33 +103,25 @@ impl Facts {
                 self.wake.notified().await;
                 continue;
             };
-            let sent = client
-                .post(&url)
-                .bearer_auth(&config.api_key)
-                .header("Idempotency-Key", &fact.key)
-                .json(&fact.body)
-                .send()
-                .await;
-            let done = match sent {
-                Ok(r) if r.status().is_success() => true,
-                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 && r.status().as_u16() != 401 => {
-                    let status = r.status();
-                    let body = r.text().await.unwrap_or_default();
-                    tracing::error!(fact = %fact.key, %status, %body, "the api refused a room fact; dropped");
+            let id = fact.id();
+            let done = match api.record_room_fact(&fact).await {
+                Ok(()) => true,
+                Err(e) if refused_for_good(&e) => {
+                    tracing::error!(fact = %id, error = %e, "the api refused a room fact; dropped");
                     true
                 }
-                Ok(r) => {
-                    tracing::warn!(fact = %fact.key, status = %r.status(), "room fact not accepted yet; will retry");
+                Err(e @ ApiCallError::Unreachable { .. }) => {
+                    tracing::warn!(fact = %id, error = %e, pending = self.pending(), "api unreachable; room facts are kept");
                     false
                 }
                 Err(e) => {
-                    tracing::warn!(fact = %fact.key, error = %e, pending = self.pending(), "api unreachable; room facts are kept");
+                    tracing::warn!(fact = %id, error = %e, "room fact not accepted yet; will retry");
                     false
                 }
             };
             if done {
                 if let Ok(mut q) = self.queue.lock()
-                    && q.front().is_some_and(|f| f.key == fact.key)
+                    && q.front().is_some_and(|f| f.id() == id)
                 {
                     q.pop_front();
                 }
@@ -171,5 +131,41 @@ impl Facts {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Whether the api will never take this fact: it refused it as invalid (4xx), not
+/// for now (429: too many requests) nor for the node's credential (401: fixed by the
+/// operator, after which the fact is taken).
+fn refused_for_good(e: &ApiCallError) -> bool {
+    e.status().is_some_and(|s| s.is_client_error() && s.as_u16() != 429 && s.as_u16() != 401)
+}
+
+/// The lasting fact an event is, if it is one.
+fn fact_of(event: &RoomEvent) -> Option<RoomFactKind> {
+    Some(match event {
+        RoomEvent::MeetingStarted { .. } => RoomFactKind::MeetingStarted,
+        RoomEvent::ParticipantJoined { participant, .. } => RoomFactKind::ParticipantJoined {
+            participant: participant.id.to_string(),
+            display_name: participant.display_name.as_str().to_owned(),
+        },
+        RoomEvent::ParticipantLeft { participant, reason, .. } => RoomFactKind::ParticipantLeft {
+            participant: participant.to_string(),
+            reason: leave_reason(*reason).to_owned(),
+        },
+        RoomEvent::RoomLocked { by, .. } => RoomFactKind::RoomLocked { by: by.to_string() },
+        RoomEvent::RoomUnlocked { by, .. } => RoomFactKind::RoomUnlocked { by: by.to_string() },
+        RoomEvent::MeetingEnded { by, .. } => RoomFactKind::MeetingEnded { by: by.map(|b| b.to_string()) },
+        _ => return None,
+    })
+}
+
+/// How a leave reason is spelled in a fact (as in the room's events).
+fn leave_reason(reason: LeaveReason) -> &'static str {
+    match reason {
+        LeaveReason::Left => "left",
+        LeaveReason::Removed => "removed",
+        LeaveReason::TimedOut => "timed_out",
+        LeaveReason::MeetingEnded => "meeting_ended",
     }
 }

@@ -1,9 +1,11 @@
 //! A tenant's media node, as a library: the room rules (`room`), the SFU core
 //! (`sfu`), WebSocket signaling (`signaling`), the meeting site (`site`) and HTTPS
-//! for the tenant's names (`tls`). The `confer-media` binary puts them together for
-//! one tenant.
+//! for the tenant's names (`tls`), and its one link to the api (`api_client`, with
+//! `announcements` to follow what changes there). The `confer-media` binary puts them
+//! together for one tenant.
 
 pub mod announcements;
+pub mod api_client;
 pub mod auth;
 pub mod client_address;
 pub mod facts;

@@ -5,14 +5,15 @@
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use confer_media::announcements::Announcements;
+use confer_media::api_client::{ApiClient, NodeCredential};
 use confer_media::auth::{SiteLogin, TokenCheck};
-use confer_media::facts::{Facts, FactsConfig};
+use confer_media::facts::Facts;
 use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
 use confer_media::sfu::{SfuConfig, SfuNode};
 use confer_media::signaling::{Hub, websocket};
 use confer_media::tls::acme_http01::AcmeChallenges;
-use confer_media::tls::certificate_follower::CertificateSource;
 use confer_media::tls::certificate_store::CertificateStore;
 use confer_media::tls::host_name::HostName;
 use confer_media::tls::sni_resolver::{PlatformCertificate, SniResolver};
@@ -63,13 +64,13 @@ struct Config {
     /// How long minted TURN credentials stay valid, seconds.
     #[arg(long, env = "CONFER_TURN_TTL_SECONDS", default_value_t = 86_400)]
     turn_ttl_seconds: u64,
-    /// The api's URL, where room facts are reported (with `CONFER_API_KEY`).
+    /// The api's URL: the tenant's settings, logins, scheduled meetings, certificates
+    /// and room facts (with `CONFER_NODE_CREDENTIAL`).
     #[arg(long, env = "CONFER_API_URL")]
     api_url: Option<String>,
-    /// The node's credential for the api (minted for it at each start by the front
-    /// door; an API key of the tenant also works): room facts, settings, logins.
-    #[arg(long = "node-credential", env = "CONFER_NODE_CREDENTIAL", hide_env_values = true)]
-    api_key: Option<String>,
+    /// The node's credential for the api, sent as `Authorization: Bearer`.
+    #[arg(long, env = "CONFER_NODE_CREDENTIAL", hide_env_values = true)]
+    node_credential: Option<String>,
     /// The tenant's id: with `CONFER_NODE_ID` and Redis, the node registers under it.
     #[arg(long, env = "CONFER_TENANT_ID")]
     tenant_id: Option<String>,
@@ -135,9 +136,31 @@ fn init_logs(format: LogFormat) {
     };
 }
 
+/// The node's client for the api, when it has one (`CONFER_API_URL` and
+/// `CONFER_NODE_CREDENTIAL`).
+fn api_client(config: &Config) -> anyhow::Result<Option<Arc<ApiClient>>> {
+    match (&config.api_url, &config.node_credential) {
+        (Some(url), Some(credential)) => {
+            let client = ApiClient::new(url, NodeCredential::new(credential.as_str())).context("CONFER_API_URL")?;
+            Ok(Some(Arc::new(client)))
+        }
+        (None, None) => {
+            tracing::warn!(
+                "CONFER_API_URL and CONFER_NODE_CREDENTIAL are not set: rooms are open to all, and room facts are not recorded"
+            );
+            Ok(None)
+        }
+        _ => anyhow::bail!("the api needs both CONFER_API_URL and CONFER_NODE_CREDENTIAL"),
+    }
+}
+
 /// The HTTPS listener's TLS configuration, when `CONFER_MEDIA_TLS_LISTEN` asks for
-/// one, after starting to follow the custom domains' certificates.
-fn https_config(config: &Config) -> anyhow::Result<Option<rustls::ServerConfig>> {
+/// one, after starting to follow the custom domains' certificates from `api`.
+fn https_config(
+    config: &Config,
+    api: Option<&Arc<ApiClient>>,
+    announcements: &Announcements,
+) -> anyhow::Result<Option<rustls::ServerConfig>> {
     if config.tls_listen.is_none() {
         if config.tls_cert.is_some() {
             tracing::warn!("CONFER_TLS_CERT is set but CONFER_MEDIA_TLS_LISTEN is not: no HTTPS");
@@ -162,23 +185,24 @@ fn https_config(config: &Config) -> anyhow::Result<Option<rustls::ServerConfig>>
         _ => anyhow::bail!("the operator's certificate needs both CONFER_TLS_CERT and CONFER_TLS_KEY"),
     };
     let store = Arc::new(CertificateStore::new(provider.clone()));
-    match (&config.api_url, &config.api_key) {
-        (Some(api_url), Some(api_key)) => {
-            let source = CertificateSource {
-                api_url: api_url.clone(),
-                api_key: api_key.clone(),
-                tenant: config.tenant.clone(),
-                redis_url: config.redis_url.clone(),
-                poll: std::time::Duration::from_secs(config.certificates_poll_seconds.max(1)),
-            };
-            confer_media::tls::certificate_follower::follow(source, store.clone());
+    match api {
+        Some(api) => {
+            let poll = std::time::Duration::from_secs(config.certificates_poll_seconds.max(1));
+            confer_media::tls::certificate_follower::follow(
+                api.clone(),
+                announcements.certificates(),
+                poll,
+                store.clone(),
+            );
         }
-        _ if platform.is_some() => {
-            tracing::warn!("CONFER_API_URL and CONFER_API_KEY are not set: custom domains are not served over HTTPS")
+        None if platform.is_some() => {
+            tracing::warn!(
+                "CONFER_API_URL and CONFER_NODE_CREDENTIAL are not set: custom domains are not served over HTTPS"
+            )
         }
-        _ => anyhow::bail!(
+        None => anyhow::bail!(
             "HTTPS has nothing to serve: no operator certificate (CONFER_TLS_CERT, CONFER_TLS_KEY) and no api \
-             (CONFER_API_URL, CONFER_API_KEY) to read the custom domains' certificates from"
+             (CONFER_API_URL, CONFER_NODE_CREDENTIAL) to read the custom domains' certificates from"
         ),
     }
     let resolver = Arc::new(SniResolver::new(platform, store));
@@ -206,42 +230,35 @@ async fn main() -> anyhow::Result<()> {
         (None, true) => None,
         _ => anyhow::bail!("TURN needs both CONFER_TURN_URLS and CONFER_TURN_SECRET"),
     };
-    let facts = match (config.api_url.clone(), config.api_key.clone()) {
-        (Some(api_url), Some(api_key)) => Some(Facts::start(FactsConfig { api_url, api_key })),
-        (None, None) => {
-            tracing::warn!("CONFER_API_URL and CONFER_API_KEY are not set: room facts are not recorded");
-            None
-        }
-        _ => anyhow::bail!("room facts need both CONFER_API_URL and CONFER_API_KEY"),
+    let api = api_client(&config)?;
+    // One subscription hears every announcement for the tenant, whichever follower it wakes.
+    let announcements = match &api {
+        Some(_) => Announcements::listen(config.redis_url.clone(), &config.tenant),
+        None => Announcements::default(),
     };
+    let facts = api.clone().map(Facts::start);
     let policy = RoomPolicy { max_participants: config.max_participants, ..RoomPolicy::default() };
     let hub = Hub::with_facts(policy, sfu.clone(), turn, facts.clone());
     let jwks_url = config.jwks_url.clone().or_else(|| {
         let api = config.api_url.as_deref()?.trim_end_matches('/');
-        Some(format!("{api}/v1/tenants/{}/jwks.json", config.tenant))
+        Some(format!("{api}{}", confer_vocabulary::node_api::paths::tenant_jwks(&config.tenant)))
     });
-    if let (Some(api_url), Some(api_key)) = (&config.api_url, &config.api_key) {
-        hub.follow_scheduled_meetings(confer_media::scheduled_meetings::ScheduledMeetings::new(api_url, api_key));
+    if let Some(api) = &api {
+        hub.follow_scheduled_meetings(confer_media::scheduled_meetings::ScheduledMeetings::new(api.clone()));
     }
     let tokens = jwks_url.map(|url| std::sync::Arc::new(TokenCheck::new(&config.tenant, &url)));
     if let Some(tokens) = &tokens {
         hub.check_tokens(tokens.clone());
     }
-    let login = match (&config.api_url, &config.api_key, &tokens) {
-        (Some(api_url), Some(api_key), Some(tokens)) => {
-            Some(actix_web::web::Data::new(SiteLogin::new(api_url, api_key, config.site_url.clone(), tokens.clone())))
+    let login = match (&api, &tokens) {
+        (Some(api), Some(tokens)) => {
+            Some(actix_web::web::Data::new(SiteLogin::new(api.clone(), config.site_url.clone(), tokens.clone())))
         }
         _ => None,
     };
-    if let (Some(api_url), Some(api_key)) = (config.api_url.clone(), config.api_key.clone()) {
-        let source = confer_media::tenant_settings::SettingsSource {
-            api_url,
-            api_key,
-            tenant: config.tenant.clone(),
-            redis_url: config.redis_url.clone(),
-            poll: std::time::Duration::from_secs(config.settings_poll_seconds.max(1)),
-        };
-        confer_media::tenant_settings::follow(source, hub.clone());
+    if let Some(api) = &api {
+        let poll = std::time::Duration::from_secs(config.settings_poll_seconds.max(1));
+        confer_media::tenant_settings::follow(api.clone(), announcements.settings(), poll, hub.clone());
         // Serve once the rules are known (joins are refused until then anyway).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !hub.settings_ready() && std::time::Instant::now() < deadline {
@@ -280,7 +297,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let acme = actix_web::web::Data::new(AcmeChallenges::new(acme_redis));
-    let tls = https_config(&config)?;
+    let tls = https_config(&config, api.as_ref(), &announcements)?;
     hub.spawn_ticker();
     hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub.clone());

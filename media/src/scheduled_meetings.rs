@@ -3,9 +3,10 @@
 //! matches), its lobby setting, and who moderates it. Read when someone joins,
 //! cached for a few seconds per room.
 
+use crate::api_client::{ApiCallError, ApiClient};
 use crate::room::{MeetingTerms, RoomName};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long an answer about a room is trusted.
@@ -20,63 +21,34 @@ pub struct MeetingRules {
     pub moderators: Vec<String>,
 }
 
-/// Why the api could not say.
-#[derive(Debug, thiserror::Error)]
-#[error("the api cannot tell about the room's meeting right now: {0}")]
-pub struct Unreachable(String);
-
 /// The api's scheduled meetings, as the node asks about them.
 pub struct ScheduledMeetings {
-    api_url: String,
-    api_key: String,
-    http: reqwest::Client,
+    api: Arc<ApiClient>,
     cache: Mutex<HashMap<RoomName, (Instant, Option<MeetingRules>)>>,
 }
 
 impl ScheduledMeetings {
-    /// Asks the api at `api_url` with the tenant key `api_key`.
-    pub fn new(api_url: &str, api_key: &str) -> Self {
-        Self {
-            api_url: api_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
-            cache: Mutex::new(HashMap::new()),
-        }
+    /// Asks `api`.
+    pub fn new(api: Arc<ApiClient>) -> Self {
+        Self { api, cache: Mutex::new(HashMap::new()) }
     }
 
-    /// The rules of the meeting on now in `room`, if any. When the api cannot be
-    /// asked, the room has no meeting rules (logged): people can still meet.
+    /// The rules of the meeting on now in `room`, if any. When the api cannot say
+    /// (unreachable, refusing, or answering what this node does not understand), the
+    /// room has no meeting rules (logged): people can still meet.
     pub async fn rules(&self, room: &RoomName) -> Option<MeetingRules> {
         if let Some((at, rules)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(room)
             && at.elapsed() < FRESH_FOR
         {
             return rules.clone();
         }
-        let url = format!("{}/v1/rooms/{}/meeting", self.api_url, room.as_str());
-        let rules = match self.http.get(&url).bearer_auth(&self.api_key).send().await {
-            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => None,
-            Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
-                Ok(body) => Some(MeetingRules {
-                    terms: MeetingTerms {
-                        password_required: body["has_password"].as_bool().unwrap_or(false),
-                        lobby: body["lobby"].as_bool(),
-                    },
-                    moderators: body["moderators"]
-                        .as_array()
-                        .map(|m| m.iter().filter_map(|e| e.as_str().map(str::to_ascii_lowercase)).collect())
-                        .unwrap_or_default(),
-                }),
-                Err(e) => {
-                    tracing::warn!(room = %room.as_str(), error = %e, "the api's answer about a meeting is unreadable");
-                    return None;
-                }
-            },
-            Ok(r) => {
-                tracing::warn!(room = %room.as_str(), status = %r.status(), "cannot read the room's meeting");
-                return None;
-            }
+        let rules = match self.api.meeting_on_now(room).await {
+            Ok(meeting) => meeting.map(|m| MeetingRules {
+                terms: MeetingTerms { password_required: m.has_password, lobby: m.lobby },
+                moderators: m.moderators.iter().map(|e| e.to_ascii_lowercase()).collect(),
+            }),
             Err(e) => {
-                tracing::warn!(room = %room.as_str(), error = %e, "cannot read the room's meeting");
+                tracing::warn!(room = %room.as_str(), error = %e, "cannot read the room's meeting; no meeting rules apply");
                 return None;
             }
         };
@@ -88,24 +60,9 @@ impl ScheduledMeetings {
         rules
     }
 
-    /// Whether `password` is the password of the meeting on now in `room`.
-    pub async fn password_matches(&self, room: &RoomName, password: &str) -> Result<bool, Unreachable> {
-        let url = format!("{}/v1/rooms/{}/meeting/password", self.api_url, room.as_str());
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.api_key)
-            .json(&serde_json::json!({ "password": password }))
-            .send()
-            .await
-            .map_err(|e| Unreachable(e.to_string()))?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(false); // the meeting ended meanwhile
-        }
-        if !response.status().is_success() {
-            return Err(Unreachable(format!("HTTP {}", response.status())));
-        }
-        let body: serde_json::Value = response.json().await.map_err(|e| Unreachable(e.to_string()))?;
-        Ok(body["matches"].as_bool().unwrap_or(false))
+    /// Whether `password` is the password of the meeting on now in `room` (not, when
+    /// the meeting ended meanwhile).
+    pub async fn password_matches(&self, room: &RoomName, password: &str) -> Result<bool, ApiCallError> {
+        Ok(self.api.meeting_password_matches(room, password).await?.unwrap_or(false))
     }
 }

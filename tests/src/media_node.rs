@@ -43,7 +43,8 @@ impl MediaNode {
             ("CONFER_MEDIA_UDP", "127.0.0.1:0".to_owned()),
             ("CONFER_MEDIA_LOOPS", "1".to_owned()),
             ("CONFER_API_URL", api.to_owned()),
-            ("CONFER_API_KEY", tenant.key.clone()),
+            // The tenant's admin key serves as the node's credential until the api mints node ones.
+            ("CONFER_NODE_CREDENTIAL", tenant.key.clone()),
             ("CONFER_REDIS_URL", redis_url()),
             // Settings arrive by the api's announcement on Redis; the poll is out of the way.
             ("CONFER_SETTINGS_POLL_SECONDS", "600".to_owned()),

@@ -25,7 +25,7 @@ fn start_node(api: &str, tenant: &TestTenant) -> (Node, String) {
         ("CONFER_MEDIA_LISTEN", "127.0.0.1:0".to_owned()),
         ("CONFER_MEDIA_UDP", "127.0.0.1:0".to_owned()),
         ("CONFER_API_URL", api.to_owned()),
-        ("CONFER_API_KEY", tenant.key.clone()),
+        ("CONFER_NODE_CREDENTIAL", tenant.key.clone()),
         ("CONFER_REDIS_URL", confer_tests::redis_url()),
         // Settings are read at start and when the api announces a change on Redis;
         // the fallback poll is out of the tests' way.

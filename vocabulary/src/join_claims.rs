@@ -26,6 +26,7 @@ pub enum TokenKind {
 
 /// How the person was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LoginMethod {
     /// An API client vouched for them with a join token.

@@ -1,24 +1,22 @@
-//! What the api and the media nodes must read alike: a meeting scheduled by the
-//! api for a room is joined on a node by the same name, and the api announces a
-//! tenant's settings changes where its nodes listen; a token the api signs says
-//! the same to the node that checks it.
+//! What the api, the worker and the media nodes must read alike: a meeting scheduled
+//! by the api for a room is joined on a node by the same name; the api announces a
+//! tenant's changes on Redis where its nodes listen ([`settings_channel`],
+//! [`certificates_channel`]); a token the api signs says the same to the node that
+//! checks it ([`JoinClaims`]); and every call a node makes to the api, with its
+//! answer, is one typed contract ([`node_api`]).
 
 mod join_claims;
+pub mod node_api;
 mod node_registration;
 pub mod platform_api;
+mod redis_keys;
 mod room_name;
-mod tenant_certificate;
 
 pub use join_claims::{JoinClaims, LoginMethod, SESSION_COOKIE, TOKEN_ISSUER, TokenKind, TokenUser};
+pub use node_api::{TenantCertificate, TenantCertificates};
 pub use node_registration::{NodeReady, NodeRegistration, node_lease_key, node_registration_key};
+pub use redis_keys::{acme_http01_key, certificates_channel, settings_channel};
 pub use room_name::{InvalidRoomName, RoomName};
-pub use tenant_certificate::{TenantCertificate, TenantCertificates, acme_http01_key, certificates_channel};
-
-/// The Redis pub/sub channel on which the api announces that `tenant`'s settings
-/// changed, and its media nodes listen.
-pub fn settings_channel(tenant: &str) -> String {
-    format!("confer:{tenant}:settings")
-}
 
 /// The Redis pub/sub channel on which the api announces that a tenant was deleted
 /// (the message is its id): the front door stops its nodes and forgets its names.

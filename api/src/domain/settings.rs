@@ -5,44 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which back-end authenticates the tenant's people (Jitsi's `ENABLE_AUTH` and its
-/// authentication type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMode {
-    /// Anyone with the link opens and joins rooms; the first to join moderates.
-    #[default]
-    Open,
-    /// Accounts kept by Confer (`/v1/users`).
-    Internal,
-    /// Bind against the tenant's LDAP directory.
-    Ldap,
-    /// OpenID Connect authorization code flow with PKCE.
-    Oidc,
-}
-
-impl AuthMode {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Internal => "internal",
-            Self::Ldap => "ldap",
-            Self::Oidc => "oidc",
-        }
-    }
-
-    /// Parses the stored spelling.
-    pub fn from_stored(value: &str) -> Option<Self> {
-        Some(match value {
-            "open" => Self::Open,
-            "internal" => Self::Internal,
-            "ldap" => Self::Ldap,
-            "oidc" => Self::Oidc,
-            _ => return None,
-        })
-    }
-}
+/// Which back-end authenticates the tenant's people: shared with the media nodes,
+/// which read it in the settings they apply (`confer_vocabulary::node_api`).
+pub use confer_vocabulary::node_api::AuthMode;
 
 /// A secret encrypted with the tenant's data key (AES-256-GCM), as
 /// `v1.<nonce>.<ciphertext>` in unpadded base64url. Without the tenant's key it is noise.

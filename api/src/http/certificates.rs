@@ -6,12 +6,12 @@ use super::auth::NodeOrAdmin;
 use super::{ApiError, AppState};
 use crate::store::{Scope, certificates};
 use actix_web::{HttpResponse, web};
-use confer_vocabulary::{TenantCertificate, TenantCertificates};
+use confer_vocabulary::node_api::{TenantCertificate, TenantCertificates, paths};
 
 /// The tenant's certificates, private keys included (`TenantCertificates`). Answered
 /// with `Cache-Control: no-store`: it carries private keys.
-#[utoipa::path(get, path = "/v1/certificates", tag = "domains", security(("api_key" = [])),
-    responses((status = 200, description = "`{items: [{hostname, chain_pem, private_key_pem, serial, not_after}]}`")))]
+#[utoipa::path(get, path = paths::CERTIFICATES, tag = "domains", security(("api_key" = [])),
+    responses((status = 200, body = TenantCertificates)))]
 pub async fn list(state: web::Data<AppState>, auth: NodeOrAdmin) -> Result<HttpResponse, ApiError> {
     let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
     let rows = certificates::of_tenant(&tx, auth.tenant_id).await?;

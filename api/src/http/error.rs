@@ -9,25 +9,10 @@ use crate::store::StoreError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
-/// The JSON body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The parts of an error.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable: `malformed_body`, `invalid_field`, `not_found`, …
-    pub code: &'static str,
-    /// What a person should know to fix the request.
-    pub message: String,
-    /// The request field at fault, when there is one.
-    pub field: Option<String>,
-}
+/// The JSON body of every error response, and its parts: one definition with the
+/// media nodes, which read the `code` of what the api refuses them.
+pub use confer_vocabulary::node_api::{ErrorBody, ErrorDetail};
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +164,8 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response
-            .json(ErrorBody { error: ErrorDetail { code: self.code(), message: self.message(), field: self.field() } })
+        response.json(ErrorBody {
+            error: ErrorDetail { code: self.code().to_owned(), message: self.message(), field: self.field() },
+        })
     }
 }

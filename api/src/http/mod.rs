@@ -35,6 +35,7 @@ pub use tenants::{TenantCreated, create_tenant, issue_admin_key};
 use crate::config::ApiConfig;
 use crate::store::{EventStore, TenantKeys};
 use actix_web::{HttpResponse, web};
+use confer_vocabulary::node_api::paths;
 use utoipa::OpenApi;
 
 /// What every handler may use.
@@ -163,13 +164,19 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
         .default_service(web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }))
 }
 
+/// A path of the media nodes' contract (`confer_vocabulary::node_api::paths`, which
+/// all start with `/v1`) as a route inside the `/v1` scope.
+fn v1(path: &'static str) -> &'static str {
+    path.strip_prefix(paths::VERSION_PREFIX).unwrap_or(path)
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .service(
-            web::scope("/v1")
+            web::scope(paths::VERSION_PREFIX)
                 .service(resource("/openapi.json", "GET").route(web::get().to(openapi_json)))
                 .service(resource("/tenants", "POST").route(web::post().to(tenants::signup)))
                 .service(
@@ -184,7 +191,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/api-keys/{id}", "DELETE").route(web::delete().to(api_keys::revoke)))
                 .service(
-                    resource("/settings", "GET, PATCH")
+                    resource(v1(paths::SETTINGS), "GET, PATCH")
                         .route(web::get().to(settings::get))
                         .route(web::patch().to(settings::patch)),
                 )
@@ -212,10 +219,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/meetings/{id}/events", "GET").route(web::get().to(meetings::history)))
                 .service(resource("/events", "GET").route(web::get().to(events::feed)))
-                .service(resource("/room-facts", "POST").route(web::post().to(room_facts::record)))
-                .service(resource("/rooms/{room}/meeting", "GET").route(web::get().to(rooms::meeting)))
+                .service(resource(v1(paths::ROOM_FACTS), "POST").route(web::post().to(room_facts::record)))
+                .service(resource(v1(paths::ROOM_MEETING), "GET").route(web::get().to(rooms::meeting)))
                 .service(
-                    resource("/rooms/{room}/meeting/password", "POST").route(web::post().to(rooms::check_password)),
+                    resource(v1(paths::ROOM_MEETING_PASSWORD), "POST").route(web::post().to(rooms::check_password)),
                 )
                 .service(
                     resource("/domains", "GET, POST")
@@ -228,12 +235,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(domains::remove)),
                 )
                 .service(resource("/domains/{id}/renewal", "POST").route(web::post().to(domains::renew)))
-                .service(resource("/certificates", "GET").route(web::get().to(certificates::list)))
+                .service(resource(v1(paths::CERTIFICATES), "GET").route(web::get().to(certificates::list)))
                 .service(resource("/tokens", "POST").route(web::post().to(tokens::mint)))
-                .service(resource("/tenants/{slug}/jwks.json", "GET").route(web::get().to(tokens::jwks)))
-                .service(resource("/sessions", "POST").route(web::post().to(sessions::password)))
-                .service(resource("/sessions/oidc", "POST").route(web::post().to(sessions::oidc_start)))
-                .service(resource("/sessions/oidc/callback", "POST").route(web::post().to(sessions::oidc_callback)))
+                .service(resource(v1(paths::TENANT_JWKS), "GET").route(web::get().to(tokens::jwks)))
+                .service(resource(v1(paths::SESSIONS), "POST").route(web::post().to(sessions::password)))
+                .service(resource(v1(paths::OIDC_SESSIONS), "POST").route(web::post().to(sessions::oidc_start)))
+                .service(resource(v1(paths::OIDC_CALLBACK), "POST").route(web::post().to(sessions::oidc_callback)))
                 .service(resource("/platform/sites/{host}", "GET").route(web::get().to(platform::site_of_host)))
                 .service(resource("/platform/nodes", "POST").route(web::post().to(platform::node_starting)))
                 .service(resource("/platform/nodes/{node}", "DELETE").route(web::delete().to(platform::node_stopped)))

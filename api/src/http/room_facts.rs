@@ -4,7 +4,8 @@
 //! Each run of a room is one stream, `room_session-<id>`, written in order by the
 //! node that runs it: `seq` is the fact's version in that stream, so a fact
 //! out of order is refused (409) and a retried one (same `Idempotency-Key`, the
-//! fact's id) replays the first answer instead of appending twice.
+//! fact's id) replays the first answer instead of appending twice. What a node
+//! sends is its contract's `confer_vocabulary::node_api::RoomFact`.
 
 use super::auth::NodeOrAdmin;
 use super::command::{Command, CommandRequest, Reply, Started};
@@ -15,37 +16,9 @@ use crate::store::{ExpectedVersion, StoreError};
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use confer_vocabulary::node_api::{RoomFact, RoomFactKind, paths};
+use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
-
-/// What happened in a room.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FactKind {
-    MeetingStarted,
-    ParticipantJoined { participant: String, display_name: String },
-    ParticipantLeft { participant: String, reason: String },
-    RoomLocked { by: String },
-    RoomUnlocked { by: String },
-    MeetingEnded { by: Option<String> },
-}
-
-/// One fact from a media node. (Unknown fields are ignored here: serde cannot
-/// refuse them through a flattened, tagged enum.)
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RoomFact {
-    /// The run of the room this fact belongs to (chosen by the node at `meeting_started`).
-    pub session: Uuid,
-    /// 1 for `meeting_started`, then 2, 3, … in the order they happened.
-    pub seq: i64,
-    pub room: String,
-    /// When the node saw it.
-    pub at: DateTime<Utc>,
-    #[serde(flatten)]
-    pub fact: FactKind,
-}
 
 /// The recorded fact.
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,7 +33,7 @@ fn short(field: &'static str, value: &str) -> Result<String, FieldError> {
 }
 
 /// Records one room fact as an event.
-#[utoipa::path(post, path = "/v1/room-facts", tag = "room-facts", security(("api_key" = [])), request_body = RoomFact,
+#[utoipa::path(post, path = paths::ROOM_FACTS, tag = "room-facts", security(("api_key" = [])), request_body = RoomFact,
     responses((status = 201, body = RecordedFact), (status = 409, body = super::ErrorBody, description = "out of order"),
               (status = 422, body = super::ErrorBody)))]
 pub async fn record(
@@ -76,22 +49,22 @@ pub async fn record(
     }
     let at = f.at;
     let event = match f.fact {
-        FactKind::MeetingStarted => DomainEvent::MeetingStarted { room, node_time: at },
-        FactKind::ParticipantJoined { participant, display_name } => DomainEvent::ParticipantJoined {
+        RoomFactKind::MeetingStarted => DomainEvent::MeetingStarted { room, node_time: at },
+        RoomFactKind::ParticipantJoined { participant, display_name } => DomainEvent::ParticipantJoined {
             room,
             participant: short("participant", &participant)?,
             display_name: short("display_name", &display_name)?,
             node_time: at,
         },
-        FactKind::ParticipantLeft { participant, reason } => DomainEvent::ParticipantLeft {
+        RoomFactKind::ParticipantLeft { participant, reason } => DomainEvent::ParticipantLeft {
             room,
             participant: short("participant", &participant)?,
             reason: short("reason", &reason)?,
             node_time: at,
         },
-        FactKind::RoomLocked { by } => DomainEvent::RoomLocked { room, by: short("by", &by)?, node_time: at },
-        FactKind::RoomUnlocked { by } => DomainEvent::RoomUnlocked { room, by: short("by", &by)?, node_time: at },
-        FactKind::MeetingEnded { by } => {
+        RoomFactKind::RoomLocked { by } => DomainEvent::RoomLocked { room, by: short("by", &by)?, node_time: at },
+        RoomFactKind::RoomUnlocked { by } => DomainEvent::RoomUnlocked { room, by: short("by", &by)?, node_time: at },
+        RoomFactKind::MeetingEnded { by } => {
             DomainEvent::MeetingEnded { room, by: by.map(|b| short("by", &b)).transpose()?, node_time: at }
         }
     };

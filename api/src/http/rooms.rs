@@ -2,7 +2,8 @@
 //! the meeting's lobby override, whether it has a password, and who moderates it
 //! (`GET /v1/rooms/{room}/meeting`); and whether a password someone typed is the
 //! meeting's (`POST /v1/rooms/{room}/meeting/password`). The password's hash never
-//! leaves the api.
+//! leaves the api. The shapes are the node's contract
+//! (`confer_vocabulary::node_api::room_meeting`).
 
 use super::auth::NodeOrAdmin;
 use super::extract::JsonBody;
@@ -10,41 +11,12 @@ use super::{ApiError, AppState};
 use crate::domain::{PasswordHash, RoomName};
 use crate::store::{Scope, meetings};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use chrono::Utc;
+use confer_vocabulary::node_api::{PasswordTry, PasswordVerdict, RoomMeeting, paths};
 use uuid::Uuid;
 
 /// How early before its start a meeting's rules apply to its room.
 const EARLY_MINUTES: i64 = 15;
-
-/// The rules a scheduled meeting sets for its room.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoomMeeting {
-    pub meeting_id: Uuid,
-    pub title: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    /// Whether everyone who is not a moderator must give the meeting's password.
-    pub has_password: bool,
-    /// Emails of people who moderate this meeting whatever their login says.
-    pub moderators: Vec<String>,
-    /// The meeting's lobby setting; null: the tenant's.
-    pub lobby: Option<bool>,
-}
-
-/// A password someone typed.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordTry {
-    pub password: String,
-}
-
-/// Whether it is the meeting's.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PasswordVerdict {
-    pub matches: bool,
-}
 
 async fn meeting_on_now(state: &AppState, tenant: Uuid, room: &str) -> Result<meetings::MeetingRow, ApiError> {
     let room = RoomName::parse(room).map_err(crate::domain::FieldError::from)?;
@@ -56,7 +28,7 @@ async fn meeting_on_now(state: &AppState, tenant: Uuid, room: &str) -> Result<me
 }
 
 /// The meeting scheduled in this room now (from 15 minutes before its start).
-#[utoipa::path(get, path = "/v1/rooms/{room}/meeting", tag = "rooms",
+#[utoipa::path(get, path = paths::ROOM_MEETING, tag = "rooms",
     params(("room" = String, Path, description = "the room")),
     responses((status = 200, body = RoomMeeting), (status = 404, description = "no meeting on now")),
     security(("api_key" = [])))]
@@ -79,7 +51,7 @@ pub async fn meeting(
 
 /// Whether `password` is the password of the meeting on now in this room (argon2id,
 /// checked here so that the hash stays in the api).
-#[utoipa::path(post, path = "/v1/rooms/{room}/meeting/password", tag = "rooms", request_body = PasswordTry,
+#[utoipa::path(post, path = paths::ROOM_MEETING_PASSWORD, tag = "rooms", request_body = PasswordTry,
     params(("room" = String, Path, description = "the room")),
     responses((status = 200, body = PasswordVerdict), (status = 404, description = "no meeting on now")),
     security(("api_key" = [])))]

@@ -8,6 +8,8 @@
 //! - `POST /v1/sessions/oidc` `{redirect_uri}`: where to send the browser, and a
 //!   sealed `pending` (state, nonce, PKCE verifier) for the site to keep in a cookie.
 //! - `POST /v1/sessions/oidc/callback` `{pending, state, code}`: the provider's answer.
+//!
+//! The requests and answers are the node's contract (`confer_vocabulary::node_api::sessions`).
 
 use super::auth::NodeOrAdmin;
 use super::extract::JsonBody;
@@ -18,80 +20,14 @@ use crate::secrets::DataKey;
 use crate::store::{Scope, users};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use confer_vocabulary::node_api::{OidcCallback, OidcStart, OidcStarted, PasswordLogin, Session, SessionUser, paths};
 use confer_vocabulary::{JoinClaims, LoginMethod, TOKEN_ISSUER, TokenKind, TokenUser};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// How long the browser may take at the OpenID provider.
 const OIDC_PENDING_SECONDS: i64 = 600;
-
-/// A user name and password typed on the tenant's site.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordLogin {
-    /// Internal accounts: the email; LDAP: the user name the filter matches.
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for PasswordLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordLogin").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-/// Where the provider should send the browser back.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OidcStart {
-    /// The site's callback URL (it must be registered with the provider).
-    pub redirect_uri: String,
-}
-
-/// The start of an OpenID login.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OidcStarted {
-    /// Send the browser here.
-    pub authorization_url: String,
-    /// Keep this (sealed, opaque) until the browser comes back, and pass it to the callback.
-    pub pending: String,
-}
-
-/// The provider's answer, as the browser brought it back.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OidcCallback {
-    /// What `POST /v1/sessions/oidc` answered.
-    pub pending: String,
-    /// The `state` query parameter of the callback.
-    pub state: String,
-    /// The `code` query parameter of the callback.
-    pub code: String,
-}
-
-/// The person a session is for.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionUser {
-    pub id: String,
-    pub name: String,
-    pub email: Option<String>,
-}
-
-/// A login that succeeded.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Session {
-    /// The session token (a JWT signed with the tenant's key), for the site's cookie.
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-    /// `internal`, `ldap` or `oidc`.
-    #[schema(value_type = String)]
-    pub method: LoginMethod,
-    pub user: SessionUser,
-    /// Whether they moderate the rooms they join.
-    pub moderator: bool,
-}
 
 /// The tenant's slug, settings and data key.
 async fn tenant_of(state: &AppState, tenant: Uuid) -> Result<(String, TenantSettings, DataKey), ApiError> {
@@ -191,7 +127,7 @@ async fn internal_login(state: &AppState, tenant: Uuid, login: PasswordLogin) ->
 
 /// Logs in with a user name and password: internal accounts or LDAP, whichever the
 /// tenant chose.
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = PasswordLogin,
+#[utoipa::path(post, path = paths::SESSIONS, tag = "sessions", request_body = PasswordLogin,
     responses((status = 201, body = Session), (status = 403, description = "invalid_credentials, account_disabled, login_method_not_enabled"),
         (status = 503, description = "the LDAP directory did not answer")),
     security(("api_key" = [])))]
@@ -258,7 +194,7 @@ fn provider_error(slug: &str, e: oidc::OidcLoginError) -> ApiError {
 }
 
 /// Starts an OpenID Connect login (authorization code with PKCE).
-#[utoipa::path(post, path = "/v1/sessions/oidc", tag = "sessions", request_body = OidcStart,
+#[utoipa::path(post, path = paths::OIDC_SESSIONS, tag = "sessions", request_body = OidcStart,
     responses((status = 201, body = OidcStarted)), security(("api_key" = [])))]
 pub async fn oidc_start(
     state: web::Data<AppState>,
@@ -279,7 +215,7 @@ pub async fn oidc_start(
 }
 
 /// Finishes an OpenID Connect login: exchanges the code and checks the ID token.
-#[utoipa::path(post, path = "/v1/sessions/oidc/callback", tag = "sessions", request_body = OidcCallback,
+#[utoipa::path(post, path = paths::OIDC_CALLBACK, tag = "sessions", request_body = OidcCallback,
     responses((status = 201, body = Session), (status = 403, description = "invalid_login_state, login_refused, invalid_id_token")),
     security(("api_key" = [])))]
 pub async fn oidc_callback(

@@ -1,5 +1,6 @@
 //! `GET/PATCH /v1/settings`: how the tenant's people log in and meet. Secrets are
-//! write-only: sealed with the tenant's data key, never returned.
+//! write-only: sealed with the tenant's data key, never returned. The part the
+//! tenant's media nodes apply is `confer_vocabulary::node_api::NodeSettings`.
 
 use super::auth::{Authenticated, NodeOrAdmin};
 use super::command::{Command, CommandRequest, Reply, Started};
@@ -10,6 +11,7 @@ use crate::secrets::DataKey;
 use crate::store::{ExpectedVersion, Scope, StoreError, tenants};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use confer_vocabulary::node_api::{NodeSettings, paths};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -102,10 +104,10 @@ pub struct OidcView {
 /// The tenant's settings.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SettingsView {
-    pub auth: AuthMode,
-    pub guests_allowed: bool,
-    pub max_participants: u32,
-    pub lobby: bool,
+    /// What the tenant's media nodes apply (`auth`, `guests_allowed`,
+    /// `max_participants`, `lobby`), in the one shape they read it in.
+    #[serde(flatten)]
+    pub node: NodeSettings,
     pub ldap: Option<LdapView>,
     pub oidc: Option<OidcView>,
     /// Pass as `If-Match` to update only this version.
@@ -114,10 +116,12 @@ pub struct SettingsView {
 
 fn view(s: TenantSettings, version: i64) -> SettingsView {
     SettingsView {
-        auth: s.auth,
-        guests_allowed: s.guests_allowed,
-        max_participants: s.max_participants,
-        lobby: s.lobby,
+        node: NodeSettings {
+            auth: s.auth,
+            guests_allowed: s.guests_allowed,
+            max_participants: s.max_participants,
+            lobby: s.lobby,
+        },
         ldap: s.ldap.map(|l| LdapView {
             has_bind_password: l.bind_password.is_some(),
             url: l.url,
@@ -247,7 +251,7 @@ fn apply(current: &TenantSettings, patch: PatchSettings, key: &DataKey) -> Resul
 }
 
 /// The tenant's settings.
-#[utoipa::path(get, path = "/v1/settings", tag = "settings", security(("api_key" = [])),
+#[utoipa::path(get, path = paths::SETTINGS, tag = "settings", security(("api_key" = [])),
     responses((status = 200, body = SettingsView)))]
 pub async fn get(state: web::Data<AppState>, auth: NodeOrAdmin) -> Result<HttpResponse, ApiError> {
     let tx = state.store.begin(Scope::Tenant(auth.tenant_id)).await?;
@@ -258,7 +262,7 @@ pub async fn get(state: web::Data<AppState>, auth: NodeOrAdmin) -> Result<HttpRe
 }
 
 /// Changes some settings. With `If-Match`, only if they are still at that version.
-#[utoipa::path(patch, path = "/v1/settings", tag = "settings", security(("api_key" = [])), request_body = PatchSettings,
+#[utoipa::path(patch, path = paths::SETTINGS, tag = "settings", security(("api_key" = [])), request_body = PatchSettings,
     responses((status = 200, body = SettingsView), (status = 412, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub async fn patch(
     state: web::Data<AppState>,

@@ -125,7 +125,7 @@ pub async fn mint(
 
 /// The public keys that check the tenant's join and session tokens (RFC 7517). No
 /// API key needed: anyone may check a token.
-#[utoipa::path(get, path = "/v1/tenants/{slug}/jwks.json", tag = "tokens",
+#[utoipa::path(get, path = confer_vocabulary::node_api::paths::TENANT_JWKS, tag = "tokens",
     params(("slug" = String, Path, description = "the tenant's slug")),
     responses((status = 200, description = "a JWKS with the tenant's Ed25519 key")))]
 pub async fn jwks(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -11,11 +11,13 @@ pub use revoked_sessions::RevokedSessions;
 pub use site_login::SiteLogin;
 pub use token_check::{TokenCheck, TokenError};
 
+use confer_vocabulary::node_api::AuthMode;
+
 /// How the tenant's people get in, as the site tells the meeting page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteAccess {
-    /// The login back-end: `open`, `internal`, `ldap` or `oidc`.
-    pub auth: String,
+    /// The login back-end.
+    pub auth: AuthMode,
     /// Whether guests may join rooms a moderator has opened.
     pub guests_allowed: bool,
     /// Whether those who are not moderators knock first (the tenant's default).
@@ -27,7 +29,7 @@ impl SiteAccess {
     pub fn policy(&self, max_participants: u32) -> crate::room::RoomPolicy {
         crate::room::RoomPolicy {
             max_participants,
-            auth_required: self.auth != "open",
+            auth_required: self.auth.requires_login(),
             guests_allowed: self.guests_allowed,
             lobby: self.lobby,
         }
@@ -36,6 +38,6 @@ impl SiteAccess {
 
 impl Default for SiteAccess {
     fn default() -> Self {
-        Self { auth: "open".into(), guests_allowed: true, lobby: false }
+        Self { auth: AuthMode::Open, guests_allowed: true, lobby: false }
     }
 }

@@ -1,5 +1,6 @@
-//! Logging in on the tenant's site. The site asks the api (with the node's tenant
-//! key) to check what the person typed, or the OpenID provider's answer, and keeps
+//! Logging in on the tenant's site. The site asks the api (through the node's
+//! [`ApiClient`], with the node's credential) to check what the person typed, or the
+//! OpenID provider's answer, and keeps
 //! the session token it gets back in an HttpOnly cookie (`Secure` over TLS,
 //! `SameSite=Lax`, the whole site as its path). Signaling reads the cookie when the
 //! WebSocket opens.
@@ -11,12 +12,14 @@
 //! - `GET /auth/oidc/start?next=/room`, `GET /auth/oidc/callback`: OpenID Connect.
 
 use super::token_check::TokenCheck;
+use crate::api_client::{ApiCallError, ApiClient};
 use crate::password_attempts::{AttemptsError, PasswordAttempts};
 use crate::signaling::Hub;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use confer_vocabulary::SESSION_COOKIE;
+use confer_vocabulary::node_api::{ErrorBody, OidcCallback, OidcStart, PasswordLogin, Session};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -29,24 +32,20 @@ const NEXT_COOKIE: &str = "confer_next";
 
 /// What the site needs to log people in.
 pub struct SiteLogin {
-    api_url: String,
-    api_key: String,
+    api: Arc<ApiClient>,
     /// The site's public URL, when configured (else taken from each request).
     site_url: Option<String>,
-    http: reqwest::Client,
     tokens: Arc<TokenCheck>,
     /// Wrong passwords per user name and address (Redis), when there is a Redis.
     attempts: std::sync::OnceLock<PasswordAttempts>,
 }
 
 impl SiteLogin {
-    /// Logins checked by the api at `api_url` with the tenant key `api_key`.
-    pub fn new(api_url: &str, api_key: &str, site_url: Option<String>, tokens: Arc<TokenCheck>) -> Self {
+    /// Logins checked by `api`.
+    pub fn new(api: Arc<ApiClient>, site_url: Option<String>, tokens: Arc<TokenCheck>) -> Self {
         Self {
-            api_url: api_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
+            api,
             site_url: site_url.map(|u| u.trim_end_matches('/').to_owned()),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap_or_default(),
             tokens,
             attempts: std::sync::OnceLock::new(),
         }
@@ -55,26 +54,6 @@ impl SiteLogin {
     /// Counts wrong passwords per user name and client address from now on (once).
     pub fn limit_attempts(&self, attempts: PasswordAttempts) {
         let _ = self.attempts.set(attempts.for_logins());
-    }
-
-    /// POSTs `body` to the api; its answer (status and JSON), or 503 when it is down.
-    async fn api(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let sent =
-            self.http.post(format!("{}{path}", self.api_url)).bearer_auth(&self.api_key).json(&body).send().await;
-        match sent {
-            Ok(response) => {
-                let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-                let json = response.json::<Value>().await.unwrap_or(Value::Null);
-                (status, json)
-            }
-            Err(e) => {
-                tracing::warn!(path, error = %e, "the api did not answer a login");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": {"code": "try_again_later", "message": "logins are unavailable right now; try again"}}),
-                )
-            }
-        }
     }
 
     fn origin(&self, req: &HttpRequest) -> String {
@@ -112,12 +91,23 @@ fn cookie<'a>(name: &'a str, value: String, path: &'a str, secure: bool, max_age
         .finish()
 }
 
-fn session_cookie(token: &str, expires_at: Option<&str>, secure: bool) -> Cookie<'static> {
-    let seconds = expires_at
-        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
-        .map(|e| (e.timestamp() - chrono::Utc::now().timestamp()).max(0))
-        .unwrap_or(3600);
-    cookie(SESSION_COOKIE, token.to_owned(), "/", secure, CookieAge::seconds(seconds)).into_owned()
+/// The cookie that keeps `session`'s token, for as long as the token lasts.
+fn session_cookie(session: &Session, secure: bool) -> Cookie<'static> {
+    let seconds = (session.expires_at.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    cookie(SESSION_COOKIE, session.token.clone(), "/", secure, CookieAge::seconds(seconds)).into_owned()
+}
+
+/// What the site answers when the api gave no usable answer to a login: it may come
+/// back, so the person is asked to try again.
+fn logins_unavailable(e: &ApiCallError) -> HttpResponse {
+    tracing::warn!(error = %e, "the api did not answer a login");
+    error(StatusCode::SERVICE_UNAVAILABLE, "try_again_later", "logins are unavailable right now; try again")
+}
+
+/// The api's refusal, passed on to the browser as the api wrote it.
+fn passed_on(status: reqwest::StatusCode, refusal: &ErrorBody) -> HttpResponse {
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    HttpResponse::build(status).json(refusal)
 }
 
 /// `GET /auth/session`: `{auth, guests_allowed, lobby, user}`; `user` is null unless
@@ -160,23 +150,23 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
     {
         return too_many(&e);
     }
-    let (status, body) = login.api("/v1/sessions", json!({"username": form.username, "password": form.password})).await;
-    if !status.is_success() {
-        tracing::info!(status = %status, code = %body["error"]["code"], "a login was refused");
-        if body["error"]["code"] == "invalid_credentials"
-            && let Some((attempts, client)) = counted
-            && let Err(e) = attempts.record_failure(&who, client).await
-        {
-            tracing::warn!(%client, error = %e, "a wrong login password was not counted");
+    let attempt = PasswordLogin { username: form.username, password: form.password };
+    match login.api.password_login(&attempt).await {
+        Ok(session) => HttpResponse::Ok()
+            .cookie(session_cookie(&session, login.secure(&req)))
+            .json(json!({"user": session.user, "moderator": session.moderator, "method": session.method})),
+        Err(ApiCallError::Refused { status, refusal, .. }) => {
+            tracing::info!(%status, code = %refusal.error.code, "a login was refused");
+            if refusal.error.code == "invalid_credentials"
+                && let Some((attempts, client)) = counted
+                && let Err(e) = attempts.record_failure(&who, client).await
+            {
+                tracing::warn!(%client, error = %e, "a wrong login password was not counted");
+            }
+            passed_on(status, &refusal)
         }
-        return HttpResponse::build(status).json(body);
+        Err(e) => logins_unavailable(&e),
     }
-    let Some(token) = body["token"].as_str() else {
-        return error(StatusCode::BAD_GATEWAY, "internal", "the api answered without a token");
-    };
-    HttpResponse::Ok()
-        .cookie(session_cookie(token, body["expires_at"].as_str(), login.secure(&req)))
-        .json(json!({"user": body["user"], "moderator": body["moderator"], "method": body["method"]}))
 }
 
 fn too_many(e: &AttemptsError) -> HttpResponse {
@@ -235,17 +225,18 @@ async fn oidc_start(
         return error(StatusCode::NOT_FOUND, "login_unavailable", "this node has no api to log people in with");
     };
     let redirect_uri = format!("{}/auth/oidc/callback", login.origin(&req));
-    let (status, body) = login.api("/v1/sessions/oidc", json!({"redirect_uri": redirect_uri})).await;
-    let (Some(url), Some(pending)) = (body["authorization_url"].as_str(), body["pending"].as_str()) else {
-        tracing::warn!(status = %status, code = %body["error"]["code"], "an OpenID login could not start");
-        let code = body["error"]["code"].as_str().unwrap_or("");
-        return login_failed(refusal_text(code), &local_path(query.next.as_deref()));
+    let started = match login.api.start_oidc_login(&OidcStart { redirect_uri }).await {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::warn!(error = %e, "an OpenID login could not start");
+            return login_failed(refusal_text(&e), &local_path(query.next.as_deref()));
+        }
     };
     let secure = login.secure(&req);
     let age = CookieAge::minutes(10);
     HttpResponse::Found()
-        .insert_header(("Location", url))
-        .cookie(cookie(OIDC_COOKIE, pending.to_owned(), "/auth/oidc", secure, age))
+        .insert_header(("Location", started.authorization_url))
+        .cookie(cookie(OIDC_COOKIE, started.pending, "/auth/oidc", secure, age))
         .cookie(cookie(NEXT_COOKIE, local_path(query.next.as_deref()), "/auth/oidc", secure, age))
         .finish()
 }
@@ -276,23 +267,18 @@ async fn oidc_callback(
         tracing::info!(error = %code, "the OpenID provider refused a login");
         login_failed("The provider did not log you in.", &next)
     } else {
-        let (status, body) = login
-            .api(
-                "/v1/sessions/oidc/callback",
-                json!({"pending": pending, "state": query.state.unwrap_or_default(), "code": query.code.unwrap_or_default()}),
-            )
-            .await;
-        match body["token"].as_str().filter(|_| status.is_success()) {
-            Some(token) => {
+        let callback =
+            OidcCallback { pending, state: query.state.unwrap_or_default(), code: query.code.unwrap_or_default() };
+        match login.api.finish_oidc_login(&callback).await {
+            Ok(session) => {
                 let mut ok = HttpResponse::SeeOther();
                 ok.insert_header(("Location", next.clone()));
-                ok.cookie(session_cookie(token, body["expires_at"].as_str(), secure));
+                ok.cookie(session_cookie(&session, secure));
                 ok.finish()
             }
-            None => {
-                let code = body["error"]["code"].as_str().unwrap_or("");
-                tracing::info!(status = %status, %code, "an OpenID login was refused");
-                login_failed(refusal_text(code), &next)
+            Err(e) => {
+                tracing::info!(error = %e, "an OpenID login was refused");
+                login_failed(refusal_text(&e), &next)
             }
         }
     };
@@ -304,9 +290,10 @@ async fn oidc_callback(
     answer
 }
 
-/// What a person is told when the api refuses an OpenID login (by its code).
-fn refusal_text(code: &str) -> &'static str {
-    match code {
+/// What a person is told when an OpenID login does not succeed: by the api's code
+/// when it refused, else that the login cannot be done right now.
+fn refusal_text(e: &ApiCallError) -> &'static str {
+    match e.refusal_code().unwrap_or("try_again_later") {
         "invalid_login_state" => "This login was not started here, or took too long. Please start again.",
         "invalid_id_token" => "The provider's answer did not check out, so you were not logged in.",
         "login_refused" => "The provider refused the login.",

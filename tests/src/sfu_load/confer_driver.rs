@@ -56,7 +56,7 @@ impl ConferDriver {
         let mut child = Command::new(&binary)
             // Nothing from the caller's environment may attach it to an api or Redis.
             .env_remove("CONFER_API_URL")
-            .env_remove("CONFER_API_KEY")
+            .env_remove("CONFER_NODE_CREDENTIAL")
             .env_remove("CONFER_REDIS_URL")
             .env_remove("CONFER_MEDIA_TLS_LISTEN")
             .env("CONFER_TENANT", "load")

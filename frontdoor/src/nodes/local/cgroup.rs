@@ -67,7 +67,11 @@ impl Cgroups {
             let in_own = |controller: &str| {
                 let path = own
                     .lines()
-                    .filter_map(|line| line.splitn(3, ':').nth(1).zip(line.splitn(3, ':').nth(2)))
+                    .filter_map(|line| {
+                        let mut parts = line.splitn(3, ':');
+                        parts.next();
+                        parts.next().zip(parts.next())
+                    })
                     .find(|(names, _)| names.split(',').any(|n| n == controller))
                     .map_or("/", |(_, path)| path);
                 mount.join(controller).join(path.trim_start_matches('/')).join(NODES_DIR)
