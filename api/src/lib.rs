@@ -10,5 +10,4 @@ pub mod login;
 pub mod node_announcer;
 pub mod secrets;
 pub mod store;
-pub mod telemetry;
 pub mod token_signer;

@@ -33,7 +33,7 @@ type Consuming = JoinHandle<Result<Drained, QueueError>>;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    confer_api::telemetry::init(config.log_format, "info,lapin=warn,sqlx=warn,sea_orm=warn");
+    confer_telemetry::init(config.log_format, "info,lapin=warn,sqlx=warn,sea_orm=warn");
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown::requested().await;
