@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Which back-end authenticates the tenant's people (Jitsi's `ENABLE_AUTH` and its
 /// authentication type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMode {
     /// Anyone with the link opens and joins rooms; the first to join moderates.
