@@ -15,23 +15,7 @@ use std::time::Duration;
 /// `confer_app` from the start (a startup option), so nothing the API does can
 /// bypass row-level security or rewrite the log, whatever its SQL says.
 pub async fn connect(config: &ApiConfig) -> anyhow::Result<DatabaseConnection> {
-    connect_as_app(&config.database_url, config.db_pool_size).await
-}
-
-/// A pool of `size` connections to `database_url`, each running as `confer_app`
-/// (the worker's pool too).
-pub async fn connect_as_app(database_url: &str, size: u32) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(database_url.to_owned());
-    options
-        .max_connections(size)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
-        // Pinging every connection before use costs a round trip per transaction;
-        // only connections idle for a while are checked.
-        .test_before_acquire_if_idle_for(Duration::from_secs(5))
-        .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|o| o.options([("role", "confer_app")]));
-    Database::connect(options).await.with_context(|| "cannot connect to the database (DATABASE_URL)")
+    Ok(crate::store::connect_as_app(&config.database_url, config.db_pool_size).await?)
 }
 
 /// Applies pending migrations, connected as the database user itself (the owner

@@ -1,7 +1,7 @@
 //! Configuration of `confer-api`: CLI flags with environment fallbacks (clap).
 //! The README's configuration table lists the same names.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 
 /// `confer-api`: the Confer control plane.
@@ -39,14 +39,7 @@ pub enum Command {
     },
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use confer_telemetry::LogFormat;
 
 /// Settings of the API process.
 #[derive(Debug, Clone, Args)]

@@ -7,10 +7,13 @@ use confer_api::domain::{EmailAddress, TenantSlug, parse_text};
 use confer_api::http::{ApiError, CommandRequest, create_tenant};
 use confer_api::store::{Scope, rebuild_projections, tenants};
 
+/// The api's log filter when `RUST_LOG` is unset.
+const API_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    confer_api::telemetry::init(cli.config.log_format, confer_api::telemetry::API_LOG_FILTER);
+    confer_telemetry::init(cli.config.log_format, API_LOG_FILTER);
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {

@@ -304,7 +304,7 @@ impl TestPlatform {
     pub async fn token_signer(&self, tenant: &TestTenant) -> confer_api::token_signer::TokenSigner {
         let wrapped: Vec<u8> =
             self.first_value(&format!("SELECT wrapped_key FROM tenant_keys WHERE tenant_id = '{}'", tenant.id)).await;
-        let master = confer_api::secrets::MasterKey::from_base64(&self.master_key).expect("the test's master key");
+        let master = confer_store::secrets::MasterKey::from_base64(&self.master_key).expect("the test's master key");
         let id = uuid::Uuid::parse_str(&tenant.id).expect("a tenant id");
         let key = master.unwrap_data_key(id, &wrapped).expect("the tenant's data key");
         confer_api::token_signer::TokenSigner::of(&key).expect("a signer")

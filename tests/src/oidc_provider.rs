@@ -323,8 +323,8 @@ impl TestProvider {
         &self,
         moderator_claim: Option<&str>,
         moderator_value: Option<&str>,
-    ) -> confer_api::domain::OidcSettings {
-        confer_api::domain::OidcSettings {
+    ) -> confer_store::domain::OidcSettings {
+        confer_store::domain::OidcSettings {
             issuer: self.issuer.clone(),
             client_id: self.client_id.clone(),
             client_secret: None,

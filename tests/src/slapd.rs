@@ -33,7 +33,7 @@
 //! Needs `/usr/sbin/slapd`, `slapadd`, `slappasswd` and `openssl` (`infra/ldap.sh`
 //! installs OpenLDAP).
 
-use confer_api::domain::LdapSettings;
+use confer_store::domain::LdapSettings;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

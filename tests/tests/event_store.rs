@@ -2,8 +2,8 @@
 //! concurrency, row-level security as a wall of its own, and an append-only log.
 
 use chrono::{TimeZone, Utc};
-use confer_api::domain::{DomainEvent, EventMetadata, RoomName, StreamId};
-use confer_api::store::{EventStore, ExpectedVersion, Scope, StoreError};
+use confer_store::domain::{DomainEvent, EventMetadata, RoomName, StreamId};
+use confer_store::{EventStore, ExpectedVersion, Scope, StoreError};
 use confer_tests::TestDatabase;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
@@ -239,7 +239,7 @@ async fn a_single_statement_append_projects_and_returns_the_row() {
 
 #[tokio::test]
 async fn a_feed_read_waits_for_an_earlier_append_that_has_not_committed() {
-    use confer_api::store::event_feed;
+    use confer_store::event_feed;
     let db = TestDatabase::create().await;
     let store = store(&db).await;
     let tenant = Uuid::now_v7();

@@ -29,8 +29,8 @@ impl JobHandler for Counting {
 async fn a_job_delivered_twice_runs_once_and_its_outcome_is_recorded() {
     let p = TestPlatform::start().await;
     let vhost = TestVhost::create();
-    let db = confer_api::app::connect_as_app(&p.db.url, 2).await.expect("the database");
-    let store = confer_api::store::EventStore::new(db);
+    let db = confer_store::connect_as_app(&p.db.url, 2).await.expect("the database");
+    let store = confer_store::EventStore::new(db);
     let connection = Connection::connect(&vhost.amqp_url(), ConnectionProperties::default()).await.expect("RabbitMQ");
     let kind = JobKind::parse("count").unwrap();
     let counting = Counting::default();

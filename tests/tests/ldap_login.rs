@@ -1,9 +1,9 @@
 //! LDAP login against a real OpenLDAP: each test starts its own slapd
 //! (`confer_tests::slapd`) and calls `confer_api::login::ldap::authenticate` directly.
 
-use confer_api::domain::LdapSettings;
 use confer_api::login::LoggedIn;
 use confer_api::login::ldap::{LdapLoginError, authenticate};
+use confer_store::domain::LdapSettings;
 use confer_tests::slapd::{self, ANN, BOB, READER_PASSWORD, TestDirectory};
 use std::time::{Duration, Instant};
 

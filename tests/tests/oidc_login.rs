@@ -1,9 +1,9 @@
 //! OpenID Connect login against a real provider (`oidc-provider` on Node, one per
 //! test), with reqwest playing the browser on the provider's own login form.
 
-use confer_api::domain::OidcSettings;
 use confer_api::login::LoggedIn;
 use confer_api::login::oidc::{self, OidcLoginError, PendingLogin};
+use confer_store::domain::OidcSettings;
 use confer_tests::oidc_provider::{ProviderConfig, SigningKey, TestProvider};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 /// ordered, issued, a renewal asked for and done, a renewal that failed; and
 /// another domain whose DNS check failed for good.
 async fn domain_life(p: &TestPlatform, tenant: &str, kept: &Value, failing: &Value) {
-    use confer_api::domain::{
+    use confer_store::domain::{
         CertificateRecord, DomainEvent, DomainStage, EventMetadata, Hostname, SealedSecret, StreamId,
     };
-    use confer_api::store::{EventStore, ExpectedVersion};
-    let store = EventStore::new(confer_api::app::connect_as_app(&p.db.url, 2).await.expect("connect"));
+    use confer_store::{EventStore, ExpectedVersion};
+    let store = EventStore::new(confer_store::connect_as_app(&p.db.url, 2).await.expect("connect"));
     let tenant: uuid::Uuid = tenant.parse().unwrap();
     let id: uuid::Uuid = kept["id"].as_str().unwrap().parse().unwrap();
     let hostname = Hostname::parse("hostname", kept["hostname"].as_str().unwrap()).unwrap();

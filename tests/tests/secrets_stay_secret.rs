@@ -17,8 +17,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use confer_api::secrets::MasterKey;
 use confer_api::token_signer::{PURPOSE, TokenSigner};
+use confer_store::secrets::MasterKey;
 use confer_tests::media_node::MediaNode;
 use confer_tests::oidc_provider::{ProviderConfig, TestProvider};
 use confer_tests::slapd::{READER_PASSWORD, TestDirectory};
@@ -343,7 +343,7 @@ fn findings(corpus: &[Seen], needles: &[Needle]) -> Vec<String> {
     found
 }
 
-/// Opens AES-256-GCM ciphertext as `confer_api::secrets` seals it (a 96-bit nonce, then
+/// Opens AES-256-GCM ciphertext as `confer_store::secrets` seals it (a 96-bit nonce, then
 /// the ciphertext, then the 16-byte tag) without checking the tag: GCM's ciphertext is
 /// AES-CTR from the counter block `nonce ‖ 00000002`. The tests have no AES of their
 /// own; OpenSSL's command line (which the slapd harness needs too) does the CTR. The

@@ -155,7 +155,7 @@ async fn settings_refuse_what_cannot_work() {
 
 #[tokio::test]
 async fn destroying_a_tenants_data_key_leaves_its_sealed_secrets_unreadable() {
-    use confer_api::secrets::MasterKey;
+    use confer_store::secrets::MasterKey;
     let p = TestPlatform::start().await;
     let t = p.signup(&unique_slug("shred")).await;
     p.send(
@@ -172,7 +172,7 @@ async fn destroying_a_tenants_data_key_leaves_its_sealed_secrets_unreadable() {
     let wrapped = p.json("SELECT to_jsonb(encode(wrapped_key, 'hex')) FROM tenant_keys").await;
     let wrapped = hex::decode(wrapped.as_str().unwrap()).unwrap();
     let sealed = p.json("SELECT payload->'settings'->'ldap'->'bind_password' FROM events WHERE event_type = 'TenantSettingsChanged'").await;
-    let sealed = confer_api::domain::SealedSecret(sealed.as_str().unwrap().to_owned());
+    let sealed = confer_store::domain::SealedSecret(sealed.as_str().unwrap().to_owned());
     let key = master.unwrap_data_key(tenant, &wrapped).unwrap();
     assert_eq!(key.open(&sealed).unwrap(), "to-be-shredded", "readable while the key exists");
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-pub use confer_api::config::LogFormat;
+pub use confer_telemetry::LogFormat;
 
 use crate::jobs::{JobKind, RetryPolicies, RetryPolicy};
 

@@ -33,7 +33,7 @@ type Consuming = JoinHandle<Result<Drained, QueueError>>;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    confer_api::telemetry::init(config.log_format, "info,lapin=warn,sqlx=warn,sea_orm=warn");
+    confer_telemetry::init(config.log_format, "info,lapin=warn,sqlx=warn,sea_orm=warn");
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown::requested().await;
@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let store = match &config.database_url {
-        Some(url) => Some(confer_api::store::EventStore::new(confer_api::app::connect_as_app(url, 4).await?)),
+        Some(url) => Some(confer_store::EventStore::new(confer_store::connect_as_app(url, 4).await?)),
         None => {
             tracing::warn!(
                 "DATABASE_URL is not set: the api's outbox is not relayed, job outcomes are not recorded, and \
@@ -150,13 +150,13 @@ async fn main() -> anyhow::Result<()> {
 /// The certificate orders, when ACME is configured.
 async fn certificate_orders(
     config: &Config,
-    store: &confer_api::store::EventStore,
+    store: &confer_store::EventStore,
 ) -> anyhow::Result<Option<CertificateOrders<RedisChallengeBoard>>> {
     let Some(directory_url) = config.acme_directory_url.clone() else {
         return Ok(None);
     };
     let master = config.master_key.as_deref().context("CONFER_MASTER_KEY is needed to order certificates")?;
-    let master = confer_api::secrets::MasterKey::from_base64(master)?;
+    let master = confer_store::secrets::MasterKey::from_base64(master)?;
     let redis = redis::Client::open(config.redis_url.as_str()).context("CONFER_REDIS_URL")?;
     let redis = redis::aio::ConnectionManager::new(redis).await.context("connect to Redis (CONFER_REDIS_URL)")?;
     let acme = AcmeClient::new(AcmeSettings {

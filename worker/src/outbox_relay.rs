@@ -9,7 +9,7 @@
 //! reconnects with a growing pause.
 
 use crate::jobs::{Job, JobKind, QueueError, RetryPolicies, topology};
-use confer_api::store::{EventStore, Scope, StoreError};
+use confer_store::{EventStore, Scope, StoreError};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};

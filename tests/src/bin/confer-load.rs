@@ -14,8 +14,8 @@
 //! media node.
 
 use clap::{Parser, Subcommand};
-use confer_api::domain::{DomainEvent, EventMetadata, RoomName, StreamId};
-use confer_api::store::{EventStore, ExpectedVersion};
+use confer_store::domain::{DomainEvent, EventMetadata, RoomName, StreamId};
+use confer_store::{EventStore, ExpectedVersion};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

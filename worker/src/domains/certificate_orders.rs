@@ -21,9 +21,9 @@ use super::job_payload::{DomainJob, tenant_of};
 use crate::certificates::{AcmeClient, ChallengeBoard, IssuedCertificate};
 use crate::jobs::{Job, JobFailure, JobHandler, RetryPolicy};
 use chrono::Utc;
-use confer_api::domain::{CertificateRecord, DomainEvent, DomainStage, Hostname, renewal_time};
-use confer_api::secrets::DataKey;
-use confer_api::store::{EventStore, Scope, TenantKeys, acme_accounts, domains, tenants};
+use confer_store::domain::{CertificateRecord, DomainEvent, DomainStage, Hostname, renewal_time};
+use confer_store::secrets::DataKey;
+use confer_store::{EventStore, Scope, TenantKeys, acme_accounts, domains, tenants};
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
@@ -48,7 +48,7 @@ impl<B: ChallengeBoard + 'static> CertificateOrders<B> {
     /// is the ladder of the `order_certificate` queue.
     pub fn new(
         store: EventStore,
-        master: confer_api::secrets::MasterKey,
+        master: confer_store::secrets::MasterKey,
         acme: AcmeClient,
         board: B,
         redis: ConnectionManager,
@@ -77,7 +77,7 @@ impl<B: ChallengeBoard + 'static> CertificateOrders<B> {
                 let saved = match kept {
                     Some(sealed) => Some(
                         self.account_key
-                            .open(&confer_api::domain::SealedSecret(sealed))
+                            .open(&confer_store::domain::SealedSecret(sealed))
                             .map_err(|e| JobFailure::Fatal(format!("the kept ACME account does not open: {e}")))?,
                     ),
                     None => None,

@@ -9,8 +9,8 @@ use super::domain_log::{DomainLog, Recorded};
 use super::job_payload::{DomainJob, tenant_of};
 use crate::jobs::{Job, JobFailure, JobHandler, RetryPolicy};
 use chrono::Utc;
-use confer_api::domain::{DomainEvent, DomainStage, Hostname};
-use confer_api::store::EventStore;
+use confer_store::EventStore;
+use confer_store::domain::{DomainEvent, DomainStage, Hostname};
 
 /// The job's kind.
 pub const KIND: &str = "check_domain";

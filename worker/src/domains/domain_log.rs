@@ -4,8 +4,8 @@
 //! the domain first: the caller reads it again rather than overwrite.
 
 use crate::jobs::{Job, JobFailure};
-use confer_api::domain::{DomainEvent, EventMetadata, StreamId};
-use confer_api::store::{EventStore, ExpectedVersion, Scope, StoreError, domains};
+use confer_store::domain::{DomainEvent, EventMetadata, StreamId};
+use confer_store::{EventStore, ExpectedVersion, Scope, StoreError, domains};
 use uuid::Uuid;
 
 /// A domain's stream, for one job.

@@ -23,8 +23,8 @@ pub use dns_proof::{DnsLookup, HickoryDns};
 pub use domain_check::{DomainCheck, KIND as CHECK_DOMAIN};
 
 use crate::jobs::Job;
-use confer_api::domain::{DomainEvent, DomainStage};
-use confer_api::store::EventStore;
+use confer_store::EventStore;
+use confer_store::domain::{DomainEvent, DomainStage};
 use domain_log::{DomainLog, Recorded};
 use job_payload::{DomainJob, tenant_of};
 

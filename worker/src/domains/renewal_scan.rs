@@ -4,8 +4,8 @@
 //! `order_certificate` renewal job in the outbox. The append is made at the
 //! version read, so two workers scanning at once ask once.
 
-use confer_api::domain::{DomainEvent, EventMetadata, Hostname, StreamId};
-use confer_api::store::{EventStore, ExpectedVersion, Scope, StoreError, domains};
+use confer_store::domain::{DomainEvent, EventMetadata, Hostname, StreamId};
+use confer_store::{EventStore, ExpectedVersion, Scope, StoreError, domains};
 use std::future::Future;
 use std::time::Duration;
 

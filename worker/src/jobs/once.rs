@@ -8,7 +8,7 @@
 //! refused there.
 
 use super::{Job, JobFailure, JobHandler};
-use confer_api::store::{EventStore, Scope, StoreError};
+use confer_store::{EventStore, Scope, StoreError};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// `inner`, run at most once per job id.

@@ -3,7 +3,8 @@
 use super::FieldError;
 
 /// `member` joins meetings; `moderator` is moderator in every room of the tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UserRole {
     /// Joins meetings; moderator only where a meeting names them.
