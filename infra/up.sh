@@ -22,17 +22,20 @@ if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
 fi
 
 cd "$ROOT"
-echo "building confer-api, confer-media and confer-worker (cargo build -p confer-api -p confer-media -p confer-worker)..."
-cargo build -p confer-api -p confer-media -p confer-worker
+echo "building confer-api, confer-media and confer-worker (cargo build -p confer-api -p confer-media -p confer-worker -p confer-frontdoor)..."
+cargo build -p confer-api -p confer-media -p confer-worker -p confer-frontdoor
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/debug/confer-api"
 MEDIA_BIN="$TARGET_DIR/debug/confer-media"
 WORKER_BIN="$TARGET_DIR/debug/confer-worker"
+DOOR_BIN="$TARGET_DIR/debug/confer-frontdoor"
 [ -x "$BIN" ] || die "built binary not found at $BIN"
 [ -x "$MEDIA_BIN" ] || die "built binary not found at $MEDIA_BIN"
 [ -x "$WORKER_BIN" ] || die "built binary not found at $WORKER_BIN"
 MEDIA_LISTEN=${CONFER_MEDIA_LISTEN:-127.0.0.1:8443}
+DOOR_LISTEN=${CONFER_FRONTDOOR_LISTEN:-127.0.0.1:8000}
+DOOR_PORT=${DOOR_LISTEN##*:}
 TURN_PORT=${CONFER_TURN_PORT:-3478}
 MEDIA_UDP=${CONFER_MEDIA_UDP:-127.0.0.1:10000}
 
@@ -58,6 +61,15 @@ export CONFER_API_LISTEN=$LISTEN
 # The api announces settings changes on Redis; the media node listens there and
 # counts wrong room passwords there.
 export CONFER_REDIS_URL=${CONFER_REDIS_URL:-redis://127.0.0.1:6379}
+# Tenants' sites are http://<slug>.localhost:<front door port> (browsers resolve
+# *.localhost to loopback); the front door and the api share the platform token.
+if [ ! -s "$STATE/platform.token" ]; then
+    (umask 077 && openssl rand -hex 32 >"$STATE/platform.token")
+fi
+export CONFER_PLATFORM_TOKEN=$(tr -d '\n' <"$STATE/platform.token")
+export CONFER_BASE_DOMAIN=${CONFER_BASE_DOMAIN:-localhost}
+export CONFER_SITE_SCHEME=${CONFER_SITE_SCHEME:-http}
+export CONFER_SITE_PORT=${CONFER_SITE_PORT:-$DOOR_PORT}
 
 # ---------------------------------------------------------------- stop what an earlier run started
 
@@ -83,6 +95,7 @@ stop_previous() { # stop_previous NAME [PROGRAM]: stops .confer/NAME.pid if it i
 stop_previous api
 stop_previous media
 stop_previous worker
+stop_previous frontdoor
 stop_previous turn turnserver
 
 # The address clients use: a wildcard listen address is reached on loopback.
@@ -163,6 +176,16 @@ echo "$MEDIA_PID" >"$STATE/media.pid"
 MEDIA_URL="http://$MEDIA_LISTEN"
 wait_ready media "$MEDIA_PID" "$MEDIA_URL/healthz"
 
+# ---------------------------------------------------------------- the front door
+
+# Every tenant's site; it starts each tenant's node on the first request.
+CONFER_TURN_URLS="turn:127.0.0.1:$TURN_PORT?transport=udp" CONFER_TURN_SECRET=$TURN_SECRET \
+CONFER_API_URL=$API_URL CONFER_FRONTDOOR_LISTEN=$DOOR_LISTEN NO_COLOR=1 \
+    nohup "$DOOR_BIN" </dev/null >"$STATE/frontdoor.log" 2>&1 &
+DOOR_PID=$!
+echo "$DOOR_PID" >"$STATE/frontdoor.pid"
+wait_ready frontdoor "$DOOR_PID" "$SITE_URL/hello"
+
 # ---------------------------------------------------------------- the worker
 
 # Relays the outbox and runs domain checks; certificates are ordered when
@@ -178,7 +201,9 @@ ENDS_AT=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
 cat <<EOF
 
 Confer is up.
-  Meet:           $MEDIA_URL/hello   (the demo tenant's media node; any room name works)
+  Meet:           $SITE_URL/hello   (the demo tenant's site through the front door; any room name works)
+                  Sign up another tenant and its site serves at http://<slug>.localhost:$DOOR_PORT at once.
+  Direct node:    $MEDIA_URL/hello   (the demo node started by hand, as before)
   API:            $API_URL   (pid $API_PID, log .confer/api.log)
   OpenAPI:        $API_URL/v1/openapi.json
   Demo tenant:    $SITE_URL
@@ -192,5 +217,5 @@ Schedule a meeting with it:
     -d '{"room":"hello","starts_at":"$STARTS_AT","ends_at":"$ENDS_AT"}'
 
 Stop it:
-  kill \$(cat .confer/api.pid) \$(cat .confer/media.pid) \$(cat .confer/worker.pid) \$(cat .confer/turn.pid)     # from $ROOT
+  kill \$(cat .confer/api.pid) \$(cat .confer/frontdoor.pid) \$(cat .confer/media.pid) \$(cat .confer/worker.pid) \$(cat .confer/turn.pid)     # from $ROOT
 EOF

@@ -63,7 +63,7 @@ function connect() {
     ws.onopen = () => resolve(ws);
     ws.onerror = () => reject(new Error('cannot reach the meeting server'));
     ws.onmessage = (e) => onFrame(JSON.parse(e.data));
-    ws.onclose = () => onClose();
+    ws.onclose = (e) => { state.lastCloseCode = e.code; onClose(); };
     state.ws = ws;
   });
 }
@@ -531,7 +531,10 @@ async function rejoin() {
       try {
         return await sit({ name: saved.name || 'Guest', reconnect_token: saved.token });
       } catch (e) {
-        if (e.code !== 'reconnect_refused') throw e;
+        // Only a connection that broke off (1006: no closing handshake, as when the node
+        // died) means the seat may be on a node that is gone; a node that closed the
+        // socket itself (the meeting ended, we were removed) meant it.
+        if (e.code !== 'reconnect_refused' || state.lastCloseCode !== 1006) throw e;
         clearRoom();
         const body = {};
         if (state.jwt) body.token = state.jwt;
