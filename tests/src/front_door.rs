@@ -27,12 +27,13 @@ fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// A block of UDP ports for one test's nodes, spread so that tests in parallel
-/// rarely meet (the front door skips ports held by others anyway).
+/// A block of UDP ports for one test's nodes in 20000-29999, spread so that tests in
+/// parallel rarely meet (the front door skips ports held by others anyway), and clear
+/// of the ephemeral ports and of the test coturns' relay ports (40000 and up).
 fn udp_block(size: u16) -> (u16, u16) {
     let block = u16::from(uuid::Uuid::new_v4().as_bytes()[0]) % 200;
-    let first = 30_000 + block * 150;
-    (first, first + size - 1)
+    let first = 20_000 + block * 50;
+    (first, first + size.min(50) - 1)
 }
 
 impl FrontDoorPlatform {
@@ -54,7 +55,7 @@ impl FrontDoorPlatform {
         ];
         env.extend_from_slice(api_env);
         let platform = TestPlatform::start_with(&env).await;
-        let (first, last) = udp_block(100);
+        let (first, last) = udp_block(50);
         let mut door_env: Vec<(String, String)> = [
             ("CONFER_FRONTDOOR_LISTEN", format!("127.0.0.1:{port}")),
             ("CONFER_API_URL", platform.base_url.clone()),

@@ -99,7 +99,15 @@ async fn an_idle_node_stops_and_the_next_request_starts_it_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!std::path::Path::new(&format!("/proc/{}", pid[0])).exists(), "reaped");
-    let revoked = events_of(&door, &tenant, "NodeCredentialRevoked").await;
+    // The credential is revoked once the process is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let revoked = loop {
+        let revoked = events_of(&door, &tenant, "NodeCredentialRevoked").await;
+        if !revoked.is_empty() || Instant::now() > deadline {
+            break revoked;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(revoked.len(), 1, "{revoked:?}");
     assert_eq!(revoked[0]["data"]["reason"], "idle");
 
@@ -233,4 +241,68 @@ async fn an_exhausted_udp_port_range_is_a_clear_error_and_an_event_not_a_crash()
 
     // The front door is still there, and the first tenant still served.
     assert_eq!(meeting_page(&door, &host(&door, &first), "/r").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_deleted_tenant_stops_serving_and_its_sealed_secrets_become_unreadable() {
+    let door = FrontDoorPlatform::start(&[]).await;
+    let tenant = door.platform.signup(&unique_slug("gone")).await;
+    let p = &door.platform;
+    // A sealed secret in the log: an LDAP bind password.
+    let (status, body) = p
+        .send(
+            &tenant,
+            reqwest::Method::PATCH,
+            "/v1/settings",
+            Some(serde_json::json!({"ldap": {"url": "ldap://127.0.0.1:1", "base_dn": "dc=example,dc=org",
+                "bind_dn": "cn=svc,dc=example,dc=org", "bind_password": "s3cret-bind"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(meeting_page(&door, &host(&door, &tenant), "/r").await.0, 200);
+    assert_eq!(door.node_pids().len(), 1);
+
+    let (status, body) =
+        p.send(&tenant, reqwest::Method::DELETE, "/v1/tenant", Some(serde_json::json!({"confirm": "nope"}))).await;
+    assert_eq!(status, 422, "confirm must be the slug: {body}");
+    assert_eq!(body["error"]["field"], "confirm");
+    let (status, body) =
+        p.send(&tenant, reqwest::Method::DELETE, "/v1/tenant", Some(serde_json::json!({"confirm": tenant.slug}))).await;
+    assert_eq!(status, 204, "{body}");
+
+    // Its keys stop working, its node stops and its site is gone.
+    assert_eq!(p.get(&tenant, "/v1/tenant").await.0, 401);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !door.node_pids().is_empty() {
+        assert!(Instant::now() < deadline, "the deleted tenant's node stops");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = door.get_site(&host(&door, &tenant), "/r").await;
+        if response.status() == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the site is gone (got {})", response.status());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its data key is destroyed: the sealed secret still in the log can never be opened.
+    assert_eq!(p.scalar(&format!("SELECT count(*) FROM tenant_keys WHERE tenant_id = '{}'", tenant.id)).await, 0);
+    assert!(
+        p.scalar(&format!("SELECT count(*) FROM events WHERE tenant_id = '{}'", tenant.id)).await > 0,
+        "the log keeps its events"
+    );
+    assert_eq!(
+        p.scalar(&format!(
+            "SELECT count(*) FROM events WHERE tenant_id = '{}' AND payload::text LIKE '%s3cret-bind%'",
+            tenant.id
+        ))
+        .await,
+        0,
+        "never in plaintext"
+    );
+    assert_eq!(p.scalar(&format!("SELECT count(*) FROM tenants WHERE id = '{}'", tenant.id)).await, 0);
+    // The slug is free again.
+    let again = p.signup(&tenant.slug).await;
+    assert_ne!(again.id, tenant.id);
 }
