@@ -35,6 +35,10 @@ if [ "$dropped" -gt 0 ]; then
 fi
 
 cd "$ROOT"
+# The end-to-end tests start the workspace's binaries. Cargo builds a package's
+# binaries only for that package's own integration tests, and confer-frontdoor has
+# none: build them all first, so a fresh clone has every one.
+cargo build --workspace --bins
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@" || status=$?

@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
             let existing = tenants::find_by_slug(&tx, slug.as_str()).await?;
             tx.commit().await?;
             let created = match existing {
-                None => create_tenant(&state, name, slug, email, CommandRequest::operator("ensure-tenant")).await,
+                None => create_tenant(&state, name, slug, email, CommandRequest::operator("ensure-tenant"), None).await,
                 Some(row) => confer_api::http::issue_admin_key(&state, row).await,
             }
             .map_err(|e: ApiError| anyhow::anyhow!("{e}"))?;

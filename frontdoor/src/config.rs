@@ -3,17 +3,9 @@
 
 use crate::nodes::local::CgroupMode;
 use clap::{Parser, ValueEnum};
+use confer_telemetry::LogFormat;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// How nodes are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

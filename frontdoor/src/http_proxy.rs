@@ -116,7 +116,8 @@ impl FrontDoor {
             Err(ForwardError::Unreachable(e)) => {
                 tracing::warn!(%host, node = %route.node_id, error = %e, "the tenant's node cannot be reached");
                 self.nodes.unreachable(&tenant_id, route.node_id).await;
-                let failure = Unavailable::Restarting { retry_after: Duration::from_secs(1) };
+                let how = "it does not answer".to_owned();
+                let failure = Unavailable::Restarting { how, retry_after: Duration::from_secs(1) };
                 Page::unavailable(failure.to_string(), failure.retry_after()).into_response(wants_json)
             }
             Err(ForwardError::Failed(e)) => {
@@ -232,22 +233,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Serves HTTP on `listener` until `shutdown` fires; each connection is a task.
 pub async fn serve(listener: TcpListener, door: Arc<FrontDoor>, shutdown: Shutdown) {
     let limits = door.limits;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shutdown.wait() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting an HTTP connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    crate::listener::accept_until(listener, shutdown, "http", move |stream, peer| {
         let door = door.clone();
-        tokio::spawn(async move {
+        async move {
             let service = hyper::service::service_fn(move |req| {
                 let door = door.clone();
                 async move { Ok::<_, Infallible>(door.handle(req, peer).await) }
@@ -261,6 +249,7 @@ pub async fn serve(listener: TcpListener, door: Arc<FrontDoor>, shutdown: Shutdo
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "an HTTP connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await;
 }

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod http_proxy;
+pub mod listener;
 pub mod nodes;
 pub mod pages;
 pub mod platform_client;

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use confer_frontdoor::config::{DriverKind, FrontDoorConfig, LogFormat, NODE_SETTINGS};
+use confer_frontdoor::config::{DriverKind, FrontDoorConfig, NODE_SETTINGS};
 use confer_frontdoor::http_proxy::{FrontDoor, HttpLimits};
 use confer_frontdoor::nodes::local::{LocalDriver, LocalDriverConfig};
 use confer_frontdoor::nodes::{ManagerConfig, NodeDriver, NodeLimits, NodeManager, NodeRegistry};
@@ -12,16 +12,6 @@ use confer_frontdoor::platform_client::PlatformClient;
 use confer_frontdoor::site_directory::SiteDirectory;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
 
 fn driver(config: &FrontDoorConfig) -> anyhow::Result<Arc<dyn NodeDriver>> {
     match config.driver {
@@ -61,7 +51,7 @@ fn driver(config: &FrontDoorConfig) -> anyhow::Result<Arc<dyn NodeDriver>> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = FrontDoorConfig::parse();
-    init_logs(config.log_format);
+    confer_telemetry::init(config.log_format, "info");
     let api = PlatformClient::new(&config.api_url, &config.platform_token)?;
     let registry = NodeRegistry::connect(&config.redis_url)
         .await

@@ -93,25 +93,13 @@ async fn pass_through(door: &FrontDoor, mut client: TcpStream, hello_timeout: Du
 /// Serves HTTPS on `listener` (passing each connection through to its node) until
 /// `shutdown` fires.
 pub async fn serve(listener: TcpListener, door: Arc<FrontDoor>, hello_timeout: Duration, shutdown: Shutdown) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shutdown.wait() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting an HTTPS connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    crate::listener::accept_until(listener, shutdown, "https", move |stream, peer| {
         let door = door.clone();
-        tokio::spawn(async move {
+        async move {
             if let Err(e) = pass_through(&door, stream, hello_timeout).await {
                 tracing::debug!(%peer, error = %e, "an HTTPS connection was not passed through");
             }
-        });
-    }
+        }
+    })
+    .await;
 }

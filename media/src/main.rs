@@ -4,7 +4,7 @@
 //! platform name and custom domains.
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use confer_media::announcements::Announcements;
 use confer_media::api_client::{ApiClient, NodeCredential};
 use confer_media::auth::{SiteLogin, TokenCheck};
@@ -18,15 +18,10 @@ use confer_media::tls::certificate_store::CertificateStore;
 use confer_media::tls::host_name::HostName;
 use confer_media::tls::sni_resolver::{PlatformCertificate, SniResolver};
 use confer_media::turn::TurnConfig;
+use confer_telemetry::LogFormat;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
 
 /// A tenant's media node: meeting site, signaling and SFU.
 #[derive(Debug, Parser)]
@@ -126,16 +121,6 @@ struct Config {
     log_format: LogFormat,
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
 /// The node's client for the api, when it has one (`CONFER_API_URL` and
 /// `CONFER_NODE_CREDENTIAL`).
 fn api_client(config: &Config) -> anyhow::Result<Option<Arc<ApiClient>>> {
@@ -212,7 +197,7 @@ fn https_config(
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    init_logs(config.log_format);
+    confer_telemetry::init(config.log_format, "info");
     let mut sfu_config = SfuConfig::per_core(config.udp);
     sfu_config.advertised_ip = config.advertised_ip;
     sfu_config.udp_gso = config.udp_gso;

@@ -6,7 +6,7 @@
 //! registration is removed.
 
 use crate::signaling::Hub;
-use confer_vocabulary::{NodeReady, NodeRegistration, node_registration_key};
+use confer_vocabulary::{NodeReady, NodeRegistration, node_registration_key, unix_ms};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +15,6 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long a registration lives without a heartbeat.
 const TTL: Duration = Duration::from_secs(10);
-
-/// Removes the registration only if it is still this node's.
-const DEREGISTER: &str = r"local v = redis.call('GET', KEYS[1])
-if v and cjson.decode(v).node_id == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /// What the node registers as.
 #[derive(Debug, Clone)]
@@ -33,10 +29,6 @@ pub struct NodeIdentity {
     pub https: Option<String>,
     /// Its SFU's UDP addresses.
     pub udp: Vec<String>,
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// The node's registration as of now.
@@ -132,7 +124,7 @@ impl Registered {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
-        let removed: Result<i64, _> = redis::Script::new(DEREGISTER)
+        let removed: Result<i64, _> = redis::Script::new(confer_vocabulary::DEREGISTER_SCRIPT)
             .key(&self.key)
             .arg(&self.identity.node_id)
             .invoke_async(&mut self.redis)

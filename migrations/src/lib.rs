@@ -14,6 +14,8 @@ mod m0004_domains_and_outbox;
 mod m0005_processed_jobs;
 mod m0006_domain_lifecycle;
 mod m0007_nodes_and_tenant_end;
+mod m0008_signup_replays;
+mod m0009_tenant_plans;
 mod sql_migration;
 
 use sql_migration::SqlMigration;
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_processed_jobs::MIGRATION),
             Box::new(m0006_domain_lifecycle::MIGRATION),
             Box::new(m0007_nodes_and_tenant_end::MIGRATION),
+            Box::new(m0008_signup_replays::MIGRATION),
+            Box::new(m0009_tenant_plans::MIGRATION),
         ]
     }
 }

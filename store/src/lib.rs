@@ -32,6 +32,7 @@ pub mod domains;
 pub mod event_feed;
 pub mod meetings;
 pub mod node_credentials;
+pub mod signup_replays;
 pub mod sites;
 pub mod tenants;
 pub mod users;

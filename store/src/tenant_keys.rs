@@ -35,6 +35,7 @@ impl TenantKeys {
     pub async fn destroy(&self, tx: &Transaction, tenant: Uuid) -> Result<bool, StoreError> {
         let done = tx.conn().execute_raw(sql("DELETE FROM tenant_keys WHERE tenant_id = $1", [tenant.into()])).await?;
         tx.conn().execute_raw(sql("DELETE FROM idempotency_keys WHERE tenant_id = $1", [tenant.into()])).await?;
+        tx.conn().execute_raw(sql("DELETE FROM signup_replays WHERE tenant_id = $1", [tenant.into()])).await?;
         Ok(done.rows_affected() > 0)
     }
 

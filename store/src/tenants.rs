@@ -19,6 +19,10 @@ pub struct TenantRow {
     pub lobby: bool,
     pub ldap: Option<JsonValue>,
     pub oidc: Option<JsonValue>,
+    /// The plan's memory for its node, MiB (`None`: the front door's default).
+    pub node_memory_mb: Option<i32>,
+    /// The plan's CPU for its node, percent of one core (`None`: the default).
+    pub node_cpu_percent: Option<i32>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -40,7 +44,7 @@ impl TenantRow {
 }
 
 const COLUMNS: &str = "id, slug, name, admin_email, auth, guests_allowed, max_participants, lobby, ldap, oidc, \
-                       version, created_at, updated_at";
+                       node_memory_mb, node_cpu_percent, version, created_at, updated_at";
 
 /// The tenant `id`.
 pub async fn find(tx: &Transaction, id: Uuid) -> Result<Option<TenantRow>, StoreError> {

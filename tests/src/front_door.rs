@@ -21,6 +21,8 @@ pub struct FrontDoorPlatform {
     pub log: LogLines,
     /// A client that sends every `*.localhost` name to the front door.
     http: reqwest::Client,
+    /// The operator's platform token (the api's `/v1/platform/…`).
+    platform_token: String,
 }
 
 fn free_tcp_port() -> u16 {
@@ -75,7 +77,15 @@ impl FrontDoorPlatform {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
-        let mut door = Self { platform, front_door: None, port, env: door_env, log: LogLines::default(), http };
+        let mut door = Self {
+            platform,
+            front_door: None,
+            port,
+            env: door_env,
+            log: LogLines::default(),
+            http,
+            platform_token: token,
+        };
         door.launch();
         door
     }
@@ -103,6 +113,19 @@ impl FrontDoorPlatform {
             .send()
             .await
             .expect("a request to the front door")
+    }
+
+    /// Sets the tenant's plan as the platform's operator does; returns the status.
+    pub async fn set_plan(&self, tenant: &TestTenant, memory_mb: u32, cpu_percent: u32) -> u16 {
+        self.http
+            .put(self.platform.url(&confer_vocabulary::platform_api::tenant_plan_path(&tenant.id)))
+            .bearer_auth(&self.platform_token)
+            .json(&serde_json::json!({"memory_mb": memory_mb, "cpu_percent": cpu_percent}))
+            .send()
+            .await
+            .expect("a request to the api")
+            .status()
+            .as_u16()
     }
 
     /// The tenant's node as registered in Redis.

@@ -4,6 +4,7 @@
 
 pub mod domain_rig;
 pub mod front_door;
+pub mod front_door_load;
 pub mod janus;
 pub mod media_node;
 pub mod oidc_provider;

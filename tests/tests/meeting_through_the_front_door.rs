@@ -162,3 +162,73 @@ async fn a_node_killed_mid_meeting_is_started_again_and_both_pages_come_back() {
     }
     let _ = std::fs::remove_dir_all(&profiles);
 }
+
+#[tokio::test]
+async fn a_node_over_its_memory_limit_is_killed_by_the_kernel_alone_and_the_other_tenant_meets_on() {
+    let door = FrontDoorPlatform::start(&[("CONFER_NODE_CGROUPS", "required")]).await;
+    let a = door.platform.signup(&unique_slug("steady")).await;
+    let b = door.platform.signup(&unique_slug("greedy")).await;
+    assert_eq!(door.set_plan(&b, 0, 100).await, 422, "a plan without memory is refused");
+    assert_eq!(door.set_plan(&b, 1, 100).await, 200, "a plan of 1 MiB: less than a node needs to serve");
+
+    let (_driver, driver) = start_chromedriver().await;
+    let profiles = tempdir();
+    let url = |name: &str| door.site_url(&a, &format!("/standup?name={name}&prejoin=0"));
+    let ann = open(&driver, &profiles, 0, &url("Ann")).await;
+    let bob = open(&driver, &profiles, 1, &url("Bob")).await;
+    decodes_only(&ann, "Bob", 10, Duration::from_secs(90)).await;
+    let (_, bob_frames) = decodes_only(&bob, "Ann", 10, Duration::from_secs(90)).await;
+    let a_pids = door.node_pids();
+    assert_eq!(a_pids.len(), 1);
+
+    // B's node goes over its limit (as it starts, or serving its first request): the
+    // kernel kills it, and the front door says so with a 503 and tries again later.
+    let b_host = format!("{}.localhost", b.slug);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        let res = door.get_site(&b_host, "/standup").await;
+        let status = res.status().as_u16();
+        let retry_after = res.headers().contains_key("retry-after");
+        let page = res.text().await.unwrap_or_default();
+        assert!(status == 502 || status == 503, "B never serves on 1 MiB: {status} {page}");
+        if status == 503 && page.contains("memory limit") {
+            assert!(retry_after, "a 503 says when to try again");
+            break page;
+        }
+        assert!(Instant::now() < deadline, "a 503 that names the memory limit within 20 s: {status} {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("B's site: {}", page.lines().find(|l| l.contains("memory")).unwrap_or(""));
+    // The kernel's kill is in B's feed: a start that failed, or a node that ended.
+    let (_, feed) = door.platform.get(&b, "/v1/events?after=0&limit=1000").await;
+    let told = feed["events"].as_array().map_or(0, |e| {
+        e.iter()
+            .filter(|e| e["type"] == "NodeStartFailed" || e["type"] == "NodeCredentialRevoked")
+            .filter(|e| e["data"]["reason"].as_str().is_some_and(|r| r.contains("memory limit")))
+            .count()
+    });
+    assert!(told >= 1, "{feed}");
+
+    // Only B's nodes were killed: A's node is the same process and its meeting goes on.
+    assert!(door.node_pids().contains(&a_pids[0]), "A's node still runs");
+    decodes_only(&ann, "Bob", 10, Duration::from_secs(10)).await;
+    decodes_only(&bob, "Ann", bob_frames + 30, Duration::from_secs(30)).await;
+
+    // With a plan it fits in, B's site serves on the next try after the back-off.
+    assert_eq!(door.set_plan(&b, 256, 100).await, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = door.get_site(&b_host, "/standup").await;
+        if res.status() == 200 {
+            break;
+        }
+        assert!(matches!(res.status().as_u16(), 502 | 503), "{}", res.status());
+        assert!(Instant::now() < deadline, "B's site serves within 60 s of its new plan");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(door.node_pids().len(), 2);
+    for page in [ann, bob] {
+        let _ = page.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&profiles);
+}

@@ -6,7 +6,8 @@
 
 use confer_tests::front_door::FrontDoorPlatform;
 use confer_tests::{TestTenant, unique_slug};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -117,6 +118,32 @@ async fn an_idle_node_stops_and_the_next_request_starts_it_again() {
     assert_ne!(first.node_id, second.node_id, "a new node");
 }
 
+#[tokio::test]
+async fn a_tenant_with_a_meeting_about_to_start_is_started_ahead_and_kept_up_while_idle() {
+    let door =
+        FrontDoorPlatform::start(&[("CONFER_NODE_IDLE_SECONDS", "1"), ("CONFER_NODE_START_AHEAD_SECONDS", "900")])
+            .await;
+    let soon = door.platform.signup(&unique_slug("soon")).await;
+    let later = door.platform.signup(&unique_slug("later")).await;
+    let at = |minutes: i64| (chrono::Utc::now() + chrono::Duration::minutes(minutes)).to_rfc3339();
+    for (tenant, starts) in [(&soon, 5), (&later, 30)] {
+        let meeting = json!({"room": "board", "starts_at": at(starts), "ends_at": at(starts + 30)});
+        let (status, body) = door.platform.send(tenant, Method::POST, "/v1/meetings", Some(meeting)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Nobody asked for either site: the one with a meeting in 5 minutes is started.
+    let reg = door.await_registration(&soon, true, Duration::from_secs(20)).await.expect("started ahead");
+    assert_eq!(reg.rooms, 0);
+    // It has no room, yet stays up past its idle time; the other tenant was not started.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let still = door.registration(&soon).await.expect("kept up for the meeting");
+    assert_eq!(still.node_id, reg.node_id);
+    assert!(door.registration(&later).await.is_none(), "a meeting in 30 minutes starts nothing yet");
+    assert_eq!(door.node_pids().len(), 1);
+    // And the early start is a real node that serves the tenant's site.
+    assert_eq!(meeting_page(&door, &host(&door, &soon), "/board").await.0, 200);
+}
+
 /// The credential the running node was started with (read from its environment).
 fn node_credential(pid: u32) -> String {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the node's environment (run as root)");
@@ -190,20 +217,16 @@ async fn the_front_door_reads_a_host_however_it_is_written_and_refuses_what_is_n
         assert_eq!(response.headers()["x-confer-error"], "bad_host");
     }
 
-    // A 64 kB header: refused, and the front door goes on.
-    let response = door.get_site(&format!("{slug}.localhost"), "/").await;
-    assert_eq!(response.status(), 200);
-    let client = reqwest::Client::new();
-    let huge = client
+    // A 64 kB header: refused with 431, and the front door goes on serving.
+    let huge = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{}/", door.port))
         .header("host", format!("{slug}.localhost"))
         .header("x-filler", "x".repeat(64 * 1024))
         .send()
-        .await;
-    match huge {
-        Ok(r) => assert_eq!(r.status(), 431, "too large a head"),
-        Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("closed"), "{e}"),
-    }
+        .await
+        .expect("the front door answers a too-large head");
+    assert_eq!(huge.status(), 431, "too large a head");
+    assert_eq!(meeting_page(&door, &format!("{slug}.localhost"), "/r").await.0, 200, "still serving");
 
     // A client that never finishes its headers is dropped after the timeout, and
     // nobody else waits for it meanwhile.
@@ -305,4 +328,64 @@ async fn a_deleted_tenant_stops_serving_and_its_sealed_secrets_become_unreadable
     // The slug is free again.
     let again = p.signup(&tenant.slug).await;
     assert_ne!(again.id, tenant.id);
+}
+
+#[tokio::test]
+async fn https_passes_through_by_sni_to_the_tenants_own_node_which_starts_on_demand() {
+    let slug = unique_slug("secure");
+    let name = format!("{slug}.localhost");
+    // A CA of the test's own, and the operator's certificate for the platform name.
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "front door test CA");
+    let ca_pem = ca.self_signed(&ca_key).expect("a CA certificate").pem();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().expect("a leaf key");
+    let leaf = rcgen::CertificateParams::new(vec![name.clone()]).expect("leaf parameters");
+    let leaf = leaf.signed_by(&leaf_key, &issuer).expect("a leaf");
+    let dir = std::env::temp_dir().join(format!("confer-frontdoor-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, leaf.pem()).expect("write the certificate");
+    std::fs::write(&key, leaf_key.serialize_pem()).expect("write the key");
+
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+    let tls_listen = format!("127.0.0.1:{tls_port}");
+    let door = FrontDoorPlatform::start(&[
+        ("CONFER_FRONTDOOR_TLS_LISTEN", tls_listen.as_str()),
+        ("CONFER_TLS_CERT", cert.to_str().expect("a UTF-8 path")),
+        ("CONFER_TLS_KEY", key.to_str().expect("a UTF-8 path")),
+    ])
+    .await;
+    let tenant = door.platform.signup(&slug).await;
+    assert!(door.registration(&tenant).await.is_none(), "nothing runs before the first request");
+
+    // The first handshake starts the node; the certificate is the node's, verified.
+    let (addr, sni, roots) = (tls_listen.clone(), name.clone(), ca_pem.clone());
+    let presented = tokio::task::spawn_blocking(move || confer_tests::tls_probe::presented(&addr, &sni, &roots))
+        .await
+        .expect("the probe")
+        .expect("a certificate that verifies for the platform name");
+    assert_eq!(presented.names, vec![name.clone()]);
+    assert!(door.registration(&tenant).await.is_some(), "the handshake started the tenant's node");
+
+    // A whole HTTPS request through the front door gets the tenant's meeting page.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the CA"))
+        .resolve(&name, tls_listen.parse().expect("an address"))
+        .build()
+        .expect("an HTTPS client");
+    let res = client.get(format!("https://{name}:{tls_port}/board")).send().await.expect("an HTTPS request");
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap_or_default().contains("<html"));
+
+    // A name nobody serves gets no certificate at all.
+    let (addr, roots) = (tls_listen.clone(), ca_pem.clone());
+    let refused =
+        tokio::task::spawn_blocking(move || confer_tests::tls_probe::presented(&addr, "nobody.localhost", &roots))
+            .await
+            .expect("the probe");
+    assert!(refused.is_err(), "{refused:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -48,6 +48,96 @@ async fn a_taken_slug_is_409_and_writes_nothing() {
     assert_eq!(p.scalar("SELECT count(*) FROM tenant_keys").await, 1, "no orphan data key");
 }
 
+/// Signs up with an idempotency key; returns status, `Idempotent-Replayed` and body.
+async fn keyed_signup(p: &TestPlatform, key: &str, body: &serde_json::Value) -> (u16, bool, serde_json::Value) {
+    let res = p.http().post(p.url("/v1/tenants")).header("idempotency-key", key).json(body).send().await.unwrap();
+    let replayed = res.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    let (status, body) = status_and_json(res).await;
+    (status, replayed, body)
+}
+
+#[tokio::test]
+async fn a_signup_retried_with_its_idempotency_key_answers_the_same_tenant_and_key_sealed_meanwhile() {
+    let p = TestPlatform::start().await;
+    let slug = unique_slug("retry");
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = json!({"name": "Retry Ltd", "slug": slug, "admin_email": "a@retry.example"});
+    let (status, replayed, first) = keyed_signup(&p, &key, &body).await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, replayed, again) = keyed_signup(&p, &key, &body).await;
+    assert_eq!((status, replayed), (201, true), "{again}");
+    assert_eq!(again, first, "the same tenant and the same admin key");
+    assert_eq!(p.scalar("SELECT count(*) FROM tenants").await, 1);
+    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE event_type = 'TenantCreated'").await, 1);
+
+    // The replayed key works, and is nowhere in the database in the clear.
+    let secret = first["api_key"]["key"].as_str().unwrap();
+    let res = p.http().get(p.url("/v1/tenant")).bearer_auth(secret).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let leaks = format!(
+        "SELECT (SELECT count(*) FROM signup_replays WHERE sealed_answer LIKE '%{secret}%' OR sealed_answer LIKE '%{slug}%')
+              + (SELECT count(*) FROM events WHERE payload::text LIKE '%{secret}%')"
+    );
+    assert_eq!(p.scalar(&leaks).await, 0, "the saved answer is sealed");
+    assert_eq!(p.scalar("SELECT count(*) FROM signup_replays").await, 1);
+    assert_eq!(
+        p.scalar(&format!(
+            "SELECT count(*) FROM signup_replays WHERE key_hash = '\\x{}'",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        ))
+        .await,
+        1,
+        "kept under the key's hash"
+    );
+
+    // The same key with another signup is refused; another key for the slug is 409.
+    let other = json!({"name": "Retry Ltd", "slug": unique_slug("other"), "admin_email": "a@retry.example"});
+    let (status, _, refused) = keyed_signup(&p, &key, &other).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "Idempotency-Key");
+    let (status, _, taken) = keyed_signup(&p, &uuid::Uuid::new_v4().to_string(), &body).await;
+    assert_eq!(status, 409, "{taken}");
+    assert_eq!(taken["error"]["code"], "slug_taken");
+
+    // Deleting the tenant forgets the answer: the key signs up afresh, with a new tenant.
+    let res =
+        p.http().delete(p.url("/v1/tenant")).bearer_auth(secret).json(&json!({"confirm": slug})).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(p.scalar("SELECT count(*) FROM signup_replays").await, 0);
+    let (status, replayed, fresh) = keyed_signup(&p, &key, &body).await;
+    assert_eq!((status, replayed), (201, false), "{fresh}");
+    assert_ne!(fresh["tenant"]["id"], first["tenant"]["id"]);
+}
+
+#[tokio::test]
+async fn twenty_racing_signups_with_one_idempotency_key_make_one_tenant_and_all_get_it() {
+    let p = TestPlatform::start().await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = json!({"name": "Race", "slug": unique_slug("race"), "admin_email": "a@race.example"});
+    let answers = futures_util::future::join_all((0..20).map(|_| keyed_signup(&p, &key, &body))).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(status, _, b)| {
+            assert_eq!(*status, 201, "{b}");
+            format!("{} {}", b["tenant"]["id"], b["api_key"]["key"])
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one tenant, one admin key: {ids:?}");
+    assert_eq!(answers.iter().filter(|(_, replayed, _)| !replayed).count(), 1, "one fresh answer, the rest replays");
+    assert_eq!(p.scalar("SELECT count(*) FROM tenants").await, 1);
+    assert_eq!(p.scalar("SELECT count(*) FROM tenant_keys").await, 1);
+}
+
+#[tokio::test]
+async fn a_signup_refuses_a_short_idempotency_key() {
+    let p = TestPlatform::start().await;
+    let body = json!({"name": "Short", "slug": unique_slug("short"), "admin_email": "a@short.example"});
+    let (status, _, refused) = keyed_signup(&p, "1", &body).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "Idempotency-Key");
+    assert_eq!(p.scalar("SELECT count(*) FROM tenants").await, 0);
+}
+
 #[tokio::test]
 async fn bad_signups_are_422_with_the_field_and_write_nothing() {
     let p = TestPlatform::start().await;

@@ -14,7 +14,9 @@ mod room_name;
 
 pub use join_claims::{JoinClaims, LoginMethod, SESSION_COOKIE, TOKEN_ISSUER, TokenKind, TokenUser};
 pub use node_api::{TenantCertificate, TenantCertificates};
-pub use node_registration::{NodeReady, NodeRegistration, node_lease_key, node_registration_key};
+pub use node_registration::{
+    DEREGISTER_SCRIPT, NodeReady, NodeRegistration, node_lease_key, node_registration_key, unix_ms,
+};
 pub use redis_keys::{acme_http01_key, certificates_channel, settings_channel};
 pub use room_name::{InvalidRoomName, RoomName};
 

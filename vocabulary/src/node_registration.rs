@@ -14,6 +14,12 @@ pub fn node_lease_key(tenant_id: &str) -> String {
     format!("confer:node-lease:{tenant_id}")
 }
 
+/// A Redis script (KEYS[1]: the registration key, ARGV[1]: a node id) that removes
+/// the registration only if it is still that node's: whoever cleans up after a node
+/// (the node itself, or the front door after it died) never removes its successor's.
+pub const DEREGISTER_SCRIPT: &str = r"local v = redis.call('GET', KEYS[1])
+if v and cjson.decode(v).node_id == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 /// What a node says of itself: written at start and at every heartbeat, with a
 /// time to live of a few heartbeats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,4 +50,44 @@ pub struct NodeRegistration {
 pub struct NodeReady {
     /// The node as it registers.
     pub ready: NodeRegistration,
+}
+
+/// Now, in Unix milliseconds: the clock registrations are written in.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl NodeRegistration {
+    /// Whether the node has had no room for at least `idle`, as of `now_ms`.
+    pub fn idle_for_at_least(&self, idle: std::time::Duration, now_ms: u64) -> bool {
+        self.idle_since_ms.is_some_and(|since| now_ms.saturating_sub(since) >= idle.as_millis() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn registration(idle_since_ms: Option<u64>) -> NodeRegistration {
+        NodeRegistration {
+            node_id: "n".into(),
+            tenant_id: "t".into(),
+            http: "127.0.0.1:1".into(),
+            https: None,
+            udp: vec![],
+            version: "0".into(),
+            rooms: 0,
+            idle_since_ms,
+            heartbeat_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_node_is_idle_once_it_has_had_no_room_for_the_whole_time() {
+        let idle = Duration::from_secs(300);
+        assert!(registration(Some(1_000)).idle_for_at_least(idle, 301_000));
+        assert!(!registration(Some(1_000)).idle_for_at_least(idle, 300_999));
+        assert!(!registration(None).idle_for_at_least(idle, u64::MAX), "a node with a room is never idle");
+    }
 }

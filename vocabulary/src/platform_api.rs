@@ -50,6 +50,25 @@ pub struct NodeCredential {
     pub node_id: String,
     /// `cfn_…`, sent as `Authorization: Bearer`.
     pub credential: String,
+    /// The tenant's plan, when it has one of its own (else the front door's default).
+    #[serde(default)]
+    pub plan: Option<NodePlan>,
+}
+
+/// What a tenant's node may use: its plan, set by the platform's operator with
+/// `PUT /v1/platform/tenants/{tenant_id}/plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePlan {
+    /// Memory, MiB (1–65536). Past it the kernel kills the node.
+    pub memory_mb: u32,
+    /// CPU, percent of one core (1–6400).
+    pub cpu_percent: u32,
+}
+
+/// `PUT`: a tenant's plan.
+pub fn tenant_plan_path(tenant: &str) -> String {
+    format!("/v1/platform/tenants/{tenant}/plan")
 }
 
 impl std::fmt::Debug for NodeCredential {

@@ -52,6 +52,20 @@ impl CommandRequest {
         Self { key: None, ..self }
     }
 
+    /// The client's idempotency key, if it sent one.
+    pub fn key(&self) -> Option<&IdempotencyKey> {
+        self.key.as_ref()
+    }
+
+    /// SHA-256 of the request line and `body_digest` (the body's SHA-256): what a
+    /// retry with the same key must repeat.
+    pub fn fingerprint(&self, body_digest: &[u8; 32]) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.request_line.as_bytes());
+        hasher.update(body_digest);
+        hex::encode(hasher.finalize())
+    }
+
     /// A command issued by the operator's CLI rather than over HTTP.
     pub fn operator(what: &str) -> Self {
         Self { key: None, request_line: format!("operator {what}"), request_id: None }
@@ -144,10 +158,7 @@ impl Command {
         req: CommandRequest,
         body_digest: &[u8; 32],
     ) -> Result<Started, ApiError> {
-        let mut hasher = Sha256::new();
-        hasher.update(req.request_line.as_bytes());
-        hasher.update(body_digest);
-        let fingerprint = hex::encode(hasher.finalize());
+        let fingerprint = req.fingerprint(body_digest);
         let metadata = EventMetadata {
             actor,
             correlation_id: req.request_id,

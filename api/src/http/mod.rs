@@ -243,6 +243,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource(v1(paths::OIDC_CALLBACK), "POST").route(web::post().to(sessions::oidc_callback)))
                 .service(resource("/platform/sites/{host}", "GET").route(web::get().to(platform::site_of_host)))
                 .service(resource("/platform/nodes", "POST").route(web::post().to(platform::node_starting)))
+                .service(
+                    resource("/platform/tenants/{tenant}/plan", "PUT").route(web::put().to(platform::set_tenant_plan)),
+                )
                 .service(resource("/platform/nodes/{node}", "DELETE").route(web::delete().to(platform::node_stopped)))
                 .service(
                     resource("/platform/nodes/{node}/failure", "POST").route(web::post().to(platform::node_failed)),

@@ -12,7 +12,7 @@ use crate::store::{ExpectedVersion, Scope, node_credentials, sites};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use confer_vocabulary::platform_api::{
-    NodeCredential, NodeStartFailure, NodeStarting, NodeStopped, SiteTenant, UpcomingMeetings,
+    NodeCredential, NodePlan, NodeStartFailure, NodeStarting, NodeStopped, SiteTenant, UpcomingMeetings,
 };
 use uuid::Uuid;
 
@@ -61,16 +61,56 @@ pub async fn node_starting(
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
     };
-    if crate::store::tenants::find(cmd.tx().await?, tenant).await?.is_none() {
-        return Err(ApiError::NotFound("tenant"));
-    }
+    let row = crate::store::tenants::find(cmd.tx().await?, tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
     let key = mint_node_credential();
     let event = DomainEvent::NodeCredentialIssued { node_id, prefix: key.prefix, key_hash: key.hash_hex };
     cmd.append(&StreamId::node(node_id), ExpectedVersion::NoStream, &[event]).await?;
     cmd.finish(&state, Reply::no_content()).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(NodeCredential { node_id: node_id.to_string(), credential: key.secret }))
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(NodeCredential {
+        node_id: node_id.to_string(),
+        credential: key.secret,
+        plan: plan_of(&row),
+    }))
+}
+
+/// The tenant's own plan, if the operator gave it one.
+fn plan_of(row: &crate::store::tenants::TenantRow) -> Option<NodePlan> {
+    match (row.node_memory_mb, row.node_cpu_percent) {
+        (Some(memory), Some(cpu)) => Some(NodePlan {
+            memory_mb: u32::try_from(memory).unwrap_or(0),
+            cpu_percent: u32::try_from(cpu).unwrap_or(0),
+        }),
+        _ => None,
+    }
+}
+
+/// Sets a tenant's plan: the memory and CPU of its node from its next start on.
+/// Answers the plan.
+pub async fn set_tenant_plan(
+    state: web::Data<AppState>,
+    _: PlatformCaller,
+    http: HttpRequest,
+    req: CommandRequest,
+    body: JsonBody<NodePlan>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = parse_uuid("tenant", http.match_info().get("tenant").unwrap_or(""))?;
+    let plan = body.value;
+    if !(1..=65_536).contains(&plan.memory_mb) {
+        return Err(ApiError::Invalid(FieldError::new("memory_mb", "memory_mb must be 1 to 65536 (MiB)")));
+    }
+    if !(1..=6_400).contains(&plan.cpu_percent) {
+        return Err(ApiError::Invalid(FieldError::new("cpu_percent", "cpu_percent must be 1 to 6400 (% of one core)")));
+    }
+    let started = Command::start_as(&state, tenant, "platform:operator".into(), req, &body.digest).await?;
+    let mut cmd = match started {
+        Started::Replayed(answer) => return Ok(answer),
+        Started::Fresh(cmd) => cmd,
+    };
+    let row = crate::store::tenants::find(cmd.tx().await?, tenant).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let changed = DomainEvent::TenantPlanChanged { memory_mb: plan.memory_mb, cpu_percent: plan.cpu_percent };
+    cmd.append(&StreamId::tenant(tenant), ExpectedVersion::Exactly(row.version), &[changed]).await?;
+    tracing::info!(%tenant, memory_mb = plan.memory_mb, cpu_percent = plan.cpu_percent, "tenant plan set");
+    cmd.finish(&state, Reply::json(actix_web::http::StatusCode::OK, &plan)?).await
 }
 
 /// Revokes a node's credential: the node stopped. Revoking twice is not an error.

@@ -6,7 +6,8 @@ use super::command::{Command, CommandRequest, Reply, Started};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::{DomainEvent, EmailAddress, StreamId, TenantSlug, parse_text};
-use crate::store::{ExpectedVersion, StoreError, Violation, tenants};
+use crate::store::signup_replays::{self, SignupReplay};
+use crate::store::{ExpectedVersion, IdempotencyKey, Scope, StoreError, Violation, tenants};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -58,7 +59,14 @@ pub(crate) fn view(state: &AppState, row: tenants::TenantRow) -> TenantView {
     }
 }
 
+/// A signup's idempotency key and the fingerprint a retry with it must repeat.
+pub struct SignupRetry {
+    key: IdempotencyKey,
+    fingerprint: String,
+}
+
 /// Creates a tenant with its data key and first admin API key, in one transaction.
+/// With a `retry`, the answer is saved, sealed, for the same signup sent again.
 /// Used by signup and by the operator command `confer-api ensure-tenant`.
 pub async fn create_tenant(
     state: &AppState,
@@ -66,30 +74,75 @@ pub async fn create_tenant(
     slug: TenantSlug,
     admin_email: EmailAddress,
     req: CommandRequest,
+    retry: Option<&SignupRetry>,
 ) -> Result<TenantCreated, ApiError> {
     let tenant_id = Uuid::now_v7();
     let Started::Fresh(mut cmd) = Command::start_as(state, tenant_id, "signup".into(), req, &[0; 32]).await? else {
         return Err(ApiError::Internal(anyhow::anyhow!("a new tenant cannot have a saved response")));
     };
-    state.tenant_keys.create(cmd.tx().await?, tenant_id).await?;
+    let data_key = state.tenant_keys.create(cmd.tx().await?, tenant_id).await?;
     let created = DomainEvent::TenantCreated { tenant_id, name, slug: slug.to_string(), admin_email };
     let appended = match cmd.append(&StreamId::tenant(tenant_id), ExpectedVersion::NoStream, &[created]).await {
         Err(StoreError::Violation(Violation::Unique(c))) if c == "tenants_slug_key" => {
-            return Err(ApiError::Conflict {
-                code: "slug_taken",
-                message: format!("the slug \"{slug}\" is taken; choose another"),
-                field: Some("slug"),
-            });
+            return Err(slug_taken(&slug));
         }
         other => other?,
     };
     let api_key = issue(&mut cmd, "admin".into()).await?;
     let row: tenants::TenantRow = super::projected_row(appended)?;
     let body = TenantCreated { tenant: view(state, row), api_key };
-    // The secret key is not saved for replay: it is shown exactly once.
+    if let Some(retry) = retry {
+        // The answer holds the admin key: it is saved sealed, never in the clear.
+        let answer = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.into()))?;
+        let replay =
+            SignupReplay { tenant_id, fingerprint: retry.fingerprint.clone(), sealed_answer: data_key.seal(&answer) };
+        signup_replays::save(cmd.tx().await?, &retry.key, &replay).await?;
+    }
     cmd.finish(state, Reply::no_content()).await?;
     Ok(body)
 }
+
+fn slug_taken(slug: &TenantSlug) -> ApiError {
+    ApiError::Conflict {
+        code: "slug_taken",
+        message: format!("the slug \"{slug}\" is taken; choose another"),
+        field: Some("slug"),
+    }
+}
+
+/// The answer of an earlier signup with the same idempotency key, if there is one:
+/// the same request gets it again (`Idempotent-Replayed: true`), another gets 422.
+async fn replay_signup(state: &AppState, retry: &SignupRetry) -> Result<Option<HttpResponse>, ApiError> {
+    let tx = state.store.begin(Scope::Platform).await?;
+    let Some(saved) = signup_replays::find(&tx, &retry.key).await? else {
+        signup_replays::forget_expired(&tx, &retry.key).await?;
+        tx.commit().await?;
+        return Ok(None);
+    };
+    tx.commit().await?;
+    if saved.fingerprint != retry.fingerprint {
+        return Err(ApiError::Invalid(crate::domain::FieldError::new(
+            "Idempotency-Key",
+            "this Idempotency-Key was used with a different request",
+        )));
+    }
+    let tx = state.store.begin(Scope::Tenant(saved.tenant_id)).await?;
+    let data_key = state.tenant_keys.load(&tx, saved.tenant_id).await?;
+    tx.commit().await?;
+    let answer = data_key
+        .open(&saved.sealed_answer)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("saved signup of {} does not open: {e}", saved.tenant_id)))?;
+    Ok(Some(
+        HttpResponse::build(StatusCode::CREATED)
+            .insert_header(("Idempotent-Replayed", "true"))
+            .content_type("application/json")
+            .body(answer),
+    ))
+}
+
+/// The shortest idempotency key a signup accepts: a retry with it returns the
+/// admin key, so it must not be guessable.
+const SIGNUP_KEY_MIN_LEN: usize = 16;
 
 /// Issues a new admin API key for an existing tenant (operator command
 /// `confer-api ensure-tenant`, e.g. after the first key was lost).
@@ -103,8 +156,11 @@ pub async fn issue_admin_key(state: &AppState, row: tenants::TenantRow) -> Resul
     Ok(TenantCreated { tenant: view(state, row), api_key })
 }
 
-/// Signs up a tenant.
+/// Signs up a tenant. With an `Idempotency-Key` (16 characters or more: a random
+/// UUID), the same signup sent again within a day answers the same tenant and admin
+/// key instead of `slug_taken`.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "16–255 visible ASCII characters; a retry within 24 hours answers the first signup again")),
     responses((status = 201, body = TenantCreated), (status = 409, body = super::ErrorBody, description = "slug taken"),
               (status = 422, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
 pub async fn signup(
@@ -113,15 +169,38 @@ pub async fn signup(
     req: CommandRequest,
     body: JsonBody<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.value;
+    let retry = req.key().map(|key| SignupRetry { key: key.clone(), fingerprint: req.fingerprint(&body.digest) });
+    if let Some(retry) = &retry
+        && retry.key.as_str().len() < SIGNUP_KEY_MIN_LEN
+    {
+        return Err(ApiError::Invalid(crate::domain::FieldError::new(
+            "Idempotency-Key",
+            format!(
+                "a signup's Idempotency-Key must be at least {SIGNUP_KEY_MIN_LEN} characters (a random UUID): a retry with it returns the admin key"
+            ),
+        )));
+    }
+    let b = &body.value;
     let name = parse_text("name", &b.name, 100)?;
     let slug = TenantSlug::parse(&b.slug)?;
     let admin_email = EmailAddress::parse("admin_email", &b.admin_email)?;
     if let Some(addr) = http.peer_addr() {
         state.limits.check_signup(addr.ip())?;
     }
-    let created = create_tenant(&state, name, slug, admin_email, req.without_key()).await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(created))
+    if let Some(retry) = &retry
+        && let Some(replayed) = replay_signup(&state, retry).await?
+    {
+        return Ok(replayed);
+    }
+    match create_tenant(&state, name, slug, admin_email, req.without_key(), retry.as_ref()).await {
+        Ok(created) => Ok(HttpResponse::build(StatusCode::CREATED).json(created)),
+        // The same signup, racing: the first one's answer is there once it commits.
+        Err(e @ ApiError::Conflict { code: "slug_taken" | "idempotency_key_in_use", .. }) => match &retry {
+            Some(retry) => replay_signup(&state, retry).await?.ok_or(e),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// The tenant the API key belongs to.

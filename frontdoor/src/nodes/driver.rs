@@ -14,6 +14,12 @@ pub struct NodeLimits {
     pub cpu_millis: u32,
 }
 
+impl From<confer_vocabulary::platform_api::NodePlan> for NodeLimits {
+    fn from(plan: confer_vocabulary::platform_api::NodePlan) -> Self {
+        Self { memory_bytes: u64::from(plan.memory_mb) * 1024 * 1024, cpu_millis: plan.cpu_percent.saturating_mul(10) }
+    }
+}
+
 /// What a node is started with.
 #[derive(Clone)]
 pub struct NodeSpec {
@@ -89,6 +95,12 @@ pub enum DriverError {
     /// The node's process could not be started.
     #[error("the node could not be started: {0}")]
     Spawn(String),
+    /// The kernel killed the node as it started: it needed more than its plan's memory.
+    #[error("the node needed more than its memory limit ({limit_mb} MiB) and the kernel stopped it")]
+    OutOfMemory {
+        /// The limit, MiB.
+        limit_mb: u64,
+    },
     /// The node started but did not come to serve in time, or quit first.
     #[error("the node did not become ready: {0}")]
     NotReady(String),

@@ -55,8 +55,10 @@ pub enum Unavailable {
         retry_after: Duration,
     },
     /// The node died and is being started again.
-    #[error("the meeting site stopped unexpectedly and is restarting")]
+    #[error("the meeting site stopped unexpectedly ({how}) and is restarting")]
     Restarting {
+        /// How it ended, in the operator's terms (e.g. over its memory limit).
+        how: String,
         /// When to try again.
         retry_after: Duration,
     },
@@ -70,9 +72,17 @@ impl Unavailable {
     /// When the client should try again.
     pub fn retry_after(&self) -> Duration {
         match self {
-            Self::StartFailed { retry_after, .. } | Self::Restarting { retry_after } => *retry_after,
+            Self::StartFailed { retry_after, .. } | Self::Restarting { retry_after, .. } => *retry_after,
             Self::TryAgainLater => Duration::from_secs(2),
         }
+    }
+
+    /// The same failure, to be tried again in `left`.
+    fn retrying_in(mut self, left: Duration) -> Self {
+        if let Self::StartFailed { retry_after, .. } | Self::Restarting { retry_after, .. } = &mut self {
+            *retry_after = left;
+        }
+        self
     }
 }
 
@@ -170,15 +180,8 @@ impl NodeManager {
                     NodeState::Running { node, .. } => return Ok(Route::from(node)),
                     NodeState::Elsewhere(route) => return Ok(route.clone()),
                     NodeState::Backoff { until, failure, .. } if Instant::now() < *until => {
-                        let mut failure = failure.clone();
                         let left = until.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
-                        match &mut failure {
-                            Unavailable::StartFailed { retry_after, .. } | Unavailable::Restarting { retry_after } => {
-                                *retry_after = left
-                            }
-                            Unavailable::TryAgainLater => {}
-                        }
-                        return Err(failure);
+                        return Err(failure.clone().retrying_in(left));
                     }
                     NodeState::Starting(rx) => Wait::Start(rx.clone()),
                     NodeState::Stopping(rx) => Wait::Stop(rx.clone()),
@@ -248,15 +251,16 @@ impl NodeManager {
             return self.await_elsewhere(tenant).await.map(Started::Elsewhere);
         }
         let node_id = Uuid::new_v4();
-        let credential = match self.api.node_starting(&id, &node_id.to_string()).await {
-            Ok(credential) => credential.credential,
+        let (credential, plan) = match self.api.node_starting(&id, &node_id.to_string()).await {
+            Ok(answer) => (answer.credential, answer.plan),
             Err(e) => {
                 tracing::error!(tenant = %tenant.slug, error = %e, "cannot mint the node's credential");
                 let _ = self.registry.release_lease(&id, &self.instance).await;
                 return Err(Unavailable::TryAgainLater);
             }
         };
-        let spec = NodeSpec { node_id, tenant_id, slug: tenant.slug.clone(), credential, limits: self.config.limits };
+        let limits = plan.map_or(self.config.limits, NodeLimits::from);
+        let spec = NodeSpec { node_id, tenant_id, slug: tenant.slug.clone(), credential, limits };
         match self.driver.start(spec).await {
             Ok(node) => Ok(Started::Ours(node)),
             Err(e) => {
@@ -365,9 +369,9 @@ impl NodeManager {
             tracing::warn!(tenant = %id, error = %e, "cannot renew the node lease");
         }
         let idle_past = match self.registry.registration(&id).await {
-            Ok(Some(reg)) if reg.node_id == node_id.to_string() => reg
-                .idle_since_ms
-                .is_some_and(|since| unix_ms().saturating_sub(since) >= self.config.idle.as_millis() as u64),
+            Ok(Some(reg)) if reg.node_id == node_id.to_string() => {
+                reg.idle_for_at_least(self.config.idle, confer_vocabulary::unix_ms())
+            }
             _ => false,
         };
         if idle_past && self.may_stop_idle(tenant_id, node_id) {
@@ -375,17 +379,15 @@ impl NodeManager {
         }
     }
 
-    /// Whether an idle node may stop now (no meeting about to start), and if so,
-    /// marks it stopping.
+    /// Whether an idle node may stop now: it is still the tenant's running node, has
+    /// run for the idle time at least, and no meeting is about to start.
     fn may_stop_idle(&self, tenant_id: Uuid, node_id: Uuid) -> bool {
-        let mut tenants = self.lock();
-        let Some(entry) = tenants.get_mut(&tenant_id) else { return false };
-        if entry.keep_until.is_some_and(|until| Instant::now() < until) {
-            return false;
-        }
-        let ours = matches!(&entry.state, NodeState::Running { node, started }
-            if node.node_id == node_id && started.elapsed() >= self.config.idle);
-        ours
+        let tenants = self.lock();
+        let Some(entry) = tenants.get(&tenant_id) else { return false };
+        let kept = entry.keep_until.is_some_and(|until| Instant::now() < until);
+        !kept
+            && matches!(&entry.state, NodeState::Running { node, started }
+                if node.node_id == node_id && started.elapsed() >= self.config.idle)
     }
 
     /// Stops the tenant's node `node_id` (`reason`: `idle`, `shutdown`, `tenant_deleted`).
@@ -440,7 +442,7 @@ impl NodeManager {
         let delay = self.backoff(entry.failures);
         entry.state = NodeState::Backoff {
             until: Instant::now() + delay,
-            failure: Unavailable::Restarting { retry_after: delay },
+            failure: Unavailable::Restarting { how: how.to_owned(), retry_after: delay },
             restart: true,
         };
     }
@@ -518,8 +520,4 @@ enum Wait {
 enum Started {
     Ours(RunningNode),
     Elsewhere(Route),
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

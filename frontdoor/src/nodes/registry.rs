@@ -18,9 +18,6 @@ const RENEW: &str =
     r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 /// Releases a lease only for its holder.
 const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-/// Removes a registration only if it is still the given node's.
-const DEREGISTER: &str = r"local v = redis.call('GET', KEYS[1])
-if v and cjson.decode(v).node_id == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 impl NodeRegistry {
     /// Connects to Redis at `url`.
@@ -82,7 +79,7 @@ impl NodeRegistry {
     /// Removes the tenant's registration if it is still `node_id`'s (a node killed
     /// without its goodbye).
     pub async fn deregister(&self, tenant_id: &str, node_id: &str) -> Result<(), redis::RedisError> {
-        let _: i64 = redis::Script::new(DEREGISTER)
+        let _: i64 = redis::Script::new(confer_vocabulary::DEREGISTER_SCRIPT)
             .key(node_registration_key(tenant_id))
             .arg(node_id)
             .invoke_async(&mut self.redis.clone())

@@ -97,6 +97,8 @@ pub enum DomainEvent {
     /// The tenant was deleted: its meetings ended, its nodes stopped, its domains released
     /// and its data key destroyed, so whatever the log keeps sealed is unreadable.
     TenantDeleted { tenant_id: Uuid, slug: String },
+    /// The platform's operator set the tenant's plan: what its node may use.
+    TenantPlanChanged { memory_mb: u32, cpu_percent: u32 },
 }
 
 impl DomainEvent {
@@ -133,6 +135,7 @@ impl DomainEvent {
             Self::NodeCredentialRevoked { .. } => "NodeCredentialRevoked",
             Self::NodeStartFailed { .. } => "NodeStartFailed",
             Self::TenantDeleted { .. } => "TenantDeleted",
+            Self::TenantPlanChanged { .. } => "TenantPlanChanged",
         }
     }
 

@@ -12,6 +12,10 @@
 //! `confer-load domains` times custom domains from "DNS record created" to "the
 //! node serves the certificate", against Pebble, through the real api, worker and
 //! media node.
+//!
+//! `confer-load front-door` signs tenants up and times their cold starts through the
+//! real front door, then measures the nodes' memory and the front door's cost
+//! against a direct connection (see `confer_tests::front_door_load`).
 
 use clap::{Parser, Subcommand};
 use confer_store::domain::{DomainEvent, EventMetadata, RoomName, StreamId};
@@ -60,6 +64,18 @@ enum Load {
         /// Domains, one after another.
         #[arg(long, default_value_t = 10)]
         count: usize,
+    },
+    /// Nodes on demand: cold starts, nodes' memory, the front door against direct.
+    FrontDoor {
+        /// Tenants signed up and started, one after another.
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Seconds of each wrk turn.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// wrk connections.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
     },
 }
 
@@ -279,5 +295,8 @@ async fn main() -> anyhow::Result<()> {
         Load::Appends { admin_url, streams, clients, seconds } => appends(admin_url, streams, clients, seconds).await,
         Load::Jobs { count, prefetch } => jobs(count, prefetch).await,
         Load::Domains { count } => domains(count).await,
+        Load::FrontDoor { tenants, seconds, connections } => {
+            confer_tests::front_door_load::FrontDoorLoad { tenants, seconds, connections }.run().await
+        }
     }
 }

@@ -214,7 +214,11 @@ impl NodeDriver for LocalDriver {
             Err(e) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
+                let oom = cgroup.as_ref().is_some_and(NodeCgroup::oom_killed);
                 self.give_back(udp, cgroup);
+                if oom {
+                    return Err(DriverError::OutOfMemory { limit_mb: spec.limits.memory_bytes / (1024 * 1024) });
+                }
                 return Err(e);
             }
         };
