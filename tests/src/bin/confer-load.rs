@@ -65,6 +65,19 @@ enum Load {
         #[arg(long, default_value_t = 10)]
         count: usize,
     },
+    /// Tenants at once, a 2-person meeting each, through the front door: more and
+    /// more tenants until loss passes 1% or p99 delay 50 ms.
+    Tenants {
+        /// The tenant counts to try, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 30, 40, 60, 80])]
+        points: Vec<usize>,
+        /// Seconds of each measurement window.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Video bitrate per participant, kbit/s.
+        #[arg(long, default_value_t = 500)]
+        video_kbps: u32,
+    },
     /// Nodes on demand: cold starts, nodes' memory, the front door against direct.
     FrontDoor {
         /// Tenants signed up and started, one after another.
@@ -289,12 +302,77 @@ async fn domains(count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn tenants(points: Vec<usize>, seconds: u64, video_kbps: u32) -> anyhow::Result<()> {
+    use confer_tests::sfu_load::runner::{RunOptions, run};
+    use confer_tests::sfu_load::tenants_driver::TenantsDriver;
+    use confer_tests::sfu_load::workload::Workload;
+    let ms = |mut d: Vec<Duration>, p: f64| {
+        d.sort();
+        d.get(((d.len() as f64 * p).ceil() as usize).clamp(1, d.len().max(1)) - 1)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    for n in points {
+        let driver = TenantsDriver::start(n).await?;
+        let workload = Workload {
+            rooms: n,
+            publishers: 2,
+            subscribers: 0,
+            everyone_receives: true,
+            video_kbps,
+            fps: 30,
+            seconds,
+            warmup_seconds: 3,
+        };
+        let report = run(&driver, &workload, &RunOptions::default()).await;
+        let joins = driver.joins();
+        let rss_mib: u64 = driver
+            .node_pids()
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .filter_map(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .sum::<u64>()
+            / 1024;
+        let nodes = driver.node_pids().len();
+        drop(driver);
+        match report {
+            Ok(r) => {
+                println!(
+                    "tenants {n:>3} ({nodes} nodes, {rss_mib} MiB RSS summed): forwarded {:.0} pps of {:.0}, loss {:.2}%, delay p50 {:.1} ms p99 {:.1} ms · join p50 {:.0} ms p99 {:.0} ms, first of a tenant p50 {:.0} ms p99 {:.0} ms{}",
+                    r.forwarded_pps,
+                    r.expected_forwarded_pps,
+                    r.loss_percent,
+                    r.delay_p50_ms.unwrap_or(f64::NAN),
+                    r.delay_p99_ms.unwrap_or(f64::NAN),
+                    ms(joins.later.clone(), 0.5),
+                    ms(joins.later, 0.99),
+                    ms(joins.first.clone(), 0.5),
+                    ms(joins.first, 0.99),
+                    if r.is_clean() { "" } else { "  ← not clean" }
+                );
+                if !r.is_clean() {
+                    break;
+                }
+            }
+            Err(e) => {
+                println!("tenants {n:>3}: the run failed: {e:#}");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Load::Appends { admin_url, streams, clients, seconds } => appends(admin_url, streams, clients, seconds).await,
         Load::Jobs { count, prefetch } => jobs(count, prefetch).await,
         Load::Domains { count } => domains(count).await,
+        Load::Tenants { points, seconds, video_kbps } => tenants(points, seconds, video_kbps).await,
         Load::FrontDoor { tenants, seconds, connections } => {
             confer_tests::front_door_load::FrontDoorLoad { tenants, seconds, connections }.run().await
         }

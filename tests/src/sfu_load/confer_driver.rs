@@ -129,16 +129,12 @@ impl SfuDriver for ConferDriver {
         let url = format!("ws://{}/ws", self.addr);
         let (socket, _) =
             tokio_tungstenite::connect_async(url.as_str()).await.with_context(|| format!("connect to {url}"))?;
-        let (requests, inbox) = mpsc::channel(16);
-        let (offers_tx, offers) = mpsc::unbounded_channel();
-        tokio::spawn(carry_frames(socket, inbox, offers_tx));
-        let mut session = ConferSession { requests, offers };
-        session.request(json!({"type": "join", "room": room, "name": name}), "joined").await?;
-        Ok(session)
+        ConferSession::join(socket, room, name).await
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A signaling WebSocket to a node.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One participant's signaling: a task owns the WebSocket, so that the node's
 /// pushes (room events, speaker changes) are always read, and hands over replies
@@ -189,6 +185,16 @@ async fn carry_frames(
 }
 
 impl ConferSession {
+    /// Joins `room` as `name` over a node's signaling `socket`.
+    pub async fn join(socket: Socket, room: &str, name: &str) -> anyhow::Result<Self> {
+        let (requests, inbox) = mpsc::channel(16);
+        let (offers_tx, offers) = mpsc::unbounded_channel();
+        tokio::spawn(carry_frames(socket, inbox, offers_tx));
+        let mut session = ConferSession { requests, offers };
+        session.request(json!({"type": "join", "room": room, "name": name}), "joined").await?;
+        Ok(session)
+    }
+
     /// Sends a request and returns its reply, which must be of type `expected`.
     async fn request(&mut self, body: Value, expected: &str) -> anyhow::Result<Value> {
         let what = body["type"].as_str().unwrap_or("request").to_owned();

@@ -8,7 +8,8 @@
 //! added delay (a send time carried in every payload, read on receipt).
 //!
 //! - [`driver`]: what the tool needs of an SFU (signaling only); [`confer_driver`]
-//!   implements it for `confer-media`, [`janus_driver`] for Janus's VideoRoom.
+//!   implements it for `confer-media`, [`janus_driver`] for Janus's VideoRoom, and
+//!   [`tenants_driver`] for many tenants' nodes behind the front door.
 //! - [`workload`]: the shape of a run and the comparison's scenarios.
 //! - [`synthetic_media`] and [`probe`]: what publishers send, and the probe in every
 //!   payload.
@@ -29,4 +30,5 @@ pub mod receiver_stats;
 pub mod report;
 pub mod runner;
 pub mod synthetic_media;
+pub mod tenants_driver;
 pub mod workload;
