@@ -8,7 +8,8 @@
 //!    door and of every node (PSS shares the pages the nodes have in common, such as
 //!    the binary's, between them: the sum of PSS is what they take together).
 //! 3. **The front door's cost.** `wrk` on one tenant's meeting page, in turns: straight
-//!    to the node's HTTP port, then through the front door, twice each.
+//!    to the node's HTTP port, then through the front door, twice each; with
+//!    `connections` connections (saturation) and with one.
 
 use crate::front_door::FrontDoorPlatform;
 use crate::unique_slug;
@@ -166,25 +167,28 @@ impl FrontDoorLoad {
         let through = format!("http://127.0.0.1:{}/standup", door.port);
         wrk(&direct, &host, 2, self.connections)?; // warm-up
         wrk(&through, &host, 2, self.connections)?;
-        let mut turns = Vec::new();
-        for _ in 0..2 {
-            let d = wrk(&direct, &host, self.seconds, self.connections)?;
-            let f = wrk(&through, &host, self.seconds, self.connections)?;
+        // At saturation (every core busy: wrk, the front door and the node share them)
+        // and with one connection (what a request waits for when nobody queues).
+        for connections in [self.connections, 1] {
+            let mut turns = Vec::new();
+            for _ in 0..2 {
+                let d = wrk(&direct, &host, self.seconds, connections)?;
+                let f = wrk(&through, &host, self.seconds, connections)?;
+                println!(
+                    "proxy       {connections} connection(s), meeting page: direct {:.0} req/s p99 {:.2} ms · front door {:.0} req/s p99 {:.2} ms · {:.0}% of direct",
+                    d.0,
+                    d.1,
+                    f.0,
+                    f.1,
+                    100.0 * f.0 / d.0
+                );
+                turns.push(f.0 / d.0);
+            }
             println!(
-                "proxy       {} connections, meeting page: direct {:.0} req/s p99 {:.2} ms · front door {:.0} req/s p99 {:.2} ms · {:.0}% of direct",
-                self.connections,
-                d.0,
-                d.1,
-                f.0,
-                f.1,
-                100.0 * f.0 / d.0
+                "proxy       {connections} connection(s): front door ÷ direct, mean of the turns: {:.0}%",
+                100.0 * turns.iter().sum::<f64>() / turns.len() as f64
             );
-            turns.push(f.0 / d.0);
         }
-        println!(
-            "proxy       front door ÷ direct, mean of the turns: {:.0}%",
-            100.0 * turns.iter().sum::<f64>() / turns.len() as f64
-        );
         Ok(())
     }
 }
