@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Brings the platform up on this machine: services, a dev build of
-# confer-api, the `confer` database, a demo tenant, and the API in the
-# background. State lives in .confer/ at the repository root. Safe to re-run:
-# it restarts the API it started earlier and prints a fresh demo admin key.
+# Brings the platform up on this machine: services, a dev build, the `confer`
+# database, a demo tenant, and in the background the API, coturn, the front door
+# (which starts each tenant's media node on its first request) and the worker.
+# State lives in .confer/ at the repository root. Safe to re-run: it restarts
+# what it started earlier and prints a fresh demo admin key.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +23,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
 fi
 
 cd "$ROOT"
-echo "building confer-api, confer-media and confer-worker (cargo build -p confer-api -p confer-media -p confer-worker -p confer-frontdoor)..."
+echo "building the platform (cargo build -p confer-api -p confer-media -p confer-worker -p confer-frontdoor)..."
 cargo build -p confer-api -p confer-media -p confer-worker -p confer-frontdoor
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -33,11 +34,9 @@ DOOR_BIN="$TARGET_DIR/debug/confer-frontdoor"
 [ -x "$BIN" ] || die "built binary not found at $BIN"
 [ -x "$MEDIA_BIN" ] || die "built binary not found at $MEDIA_BIN"
 [ -x "$WORKER_BIN" ] || die "built binary not found at $WORKER_BIN"
-MEDIA_LISTEN=${CONFER_MEDIA_LISTEN:-127.0.0.1:8443}
 DOOR_LISTEN=${CONFER_FRONTDOOR_LISTEN:-127.0.0.1:8000}
 DOOR_PORT=${DOOR_LISTEN##*:}
 TURN_PORT=${CONFER_TURN_PORT:-3478}
-MEDIA_UDP=${CONFER_MEDIA_UDP:-127.0.0.1:10000}
 
 # ---------------------------------------------------------------- database and master key
 
@@ -93,7 +92,7 @@ stop_previous() { # stop_previous NAME [PROGRAM]: stops .confer/NAME.pid if it i
     rm -f "$STATE/$name.pid"
 }
 stop_previous api
-stop_previous media
+stop_previous media   # a node started by hand by an older up.sh
 stop_previous worker
 stop_previous frontdoor
 stop_previous turn turnserver
@@ -165,17 +164,6 @@ nohup turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-po
     --pidfile="$STATE/turnserver.pid" </dev/null >"$STATE/turn.log" 2>&1 &
 echo $! >"$STATE/turn.pid"
 
-# ---------------------------------------------------------------- start the demo tenant's media node
-
-CONFER_TURN_URLS="turn:127.0.0.1:$TURN_PORT?transport=udp" CONFER_TURN_SECRET=$TURN_SECRET \
-CONFER_API_URL=$API_URL CONFER_NODE_CREDENTIAL=$API_KEY \
-CONFER_TENANT=demo CONFER_MEDIA_LISTEN=$MEDIA_LISTEN CONFER_MEDIA_UDP=$MEDIA_UDP NO_COLOR=1 \
-    nohup "$MEDIA_BIN" </dev/null >"$STATE/media.log" 2>&1 &
-MEDIA_PID=$!
-echo "$MEDIA_PID" >"$STATE/media.pid"
-MEDIA_URL="http://$MEDIA_LISTEN"
-wait_ready media "$MEDIA_PID" "$MEDIA_URL/healthz"
-
 # ---------------------------------------------------------------- the front door
 
 # Every tenant's site; it starts each tenant's node on the first request.
@@ -203,7 +191,6 @@ cat <<EOF
 Confer is up.
   Meet:           $SITE_URL/hello   (the demo tenant's site through the front door; any room name works)
                   Sign up another tenant and its site serves at http://<slug>.localhost:$DOOR_PORT at once.
-  Direct node:    $MEDIA_URL/hello   (the demo node started by hand, as before)
   API:            $API_URL   (pid $API_PID, log .confer/api.log)
   OpenAPI:        $API_URL/v1/openapi.json
   Demo tenant:    $SITE_URL
@@ -217,5 +204,6 @@ Schedule a meeting with it:
     -d '{"room":"hello","starts_at":"$STARTS_AT","ends_at":"$ENDS_AT"}'
 
 Stop it:
-  kill \$(cat .confer/api.pid) \$(cat .confer/frontdoor.pid) \$(cat .confer/media.pid) \$(cat .confer/worker.pid) \$(cat .confer/turn.pid)     # from $ROOT
+  kill \$(cat .confer/api.pid) \$(cat .confer/frontdoor.pid) \$(cat .confer/worker.pid) \$(cat .confer/turn.pid)     # from $ROOT
+  (the front door's nodes stop with it)
 EOF

@@ -194,10 +194,18 @@ fn https_config(
     Ok(Some(confer_media::tls::server_config(provider, resolver)?))
 }
 
+/// How long a node may take to stop after SIGTERM: ending rooms, the HTTP server's
+/// graceful stop (10 s) and handing over the last room facts (10 s), then a margin.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     confer_telemetry::init(config.log_format, "info");
+    // Listened for from the start: a SIGTERM while the node is still starting (the
+    // front door that started it died) is kept, and stops it as soon as it serves.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
     let mut sfu_config = SfuConfig::per_core(config.udp);
     sfu_config.advertised_ip = config.advertised_ip;
     sfu_config.udp_gso = config.udp_gso;
@@ -330,17 +338,18 @@ async fn main() -> anyhow::Result<()> {
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
+        // Whatever the stop below waits on (an api or Redis that is gone, with the
+        // front door that started us), the node is gone in a bounded time: an orphan
+        // would keep its UDP port and its registration.
+        let _ = std::thread::Builder::new().name("stop-deadline".into()).spawn(|| {
+            std::thread::sleep(STOP_DEADLINE);
+            eprintln!("confer-media: not stopped {} s after SIGTERM; exiting", STOP_DEADLINE.as_secs());
+            std::process::exit(1);
+        });
         if let Some(registered) = registered {
             registered.deregister().await;
         }

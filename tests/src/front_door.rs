@@ -95,6 +95,11 @@ impl FrontDoorPlatform {
         self.front_door = Some(Killed(child));
     }
 
+    /// Kills the front door with SIGKILL (a crash): its nodes are told by the kernel.
+    pub fn kill_front_door(&mut self) {
+        self.front_door = None;
+    }
+
     /// The front door's process id.
     pub fn front_door_pid(&self) -> u32 {
         self.front_door.as_ref().map(|k| k.0.id()).unwrap_or(0)

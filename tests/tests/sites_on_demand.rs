@@ -389,3 +389,28 @@ async fn https_passes_through_by_sni_to_the_tenants_own_node_which_starts_on_dem
     assert!(refused.is_err(), "{refused:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_node_whose_front_door_crashed_is_gone_within_its_stop_deadline() {
+    let mut door = FrontDoorPlatform::start(&[]).await;
+    let tenant = door.platform.signup(&unique_slug("orphan")).await;
+    assert_eq!(meeting_page(&door, &host(&door, &tenant), "/r").await.0, 200);
+    let pids = door.node_pids();
+    assert_eq!(pids.len(), 1);
+    // The api goes too, so the node's last room facts have nowhere to go.
+    door.platform.kill_api();
+    door.kill_front_door();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(35);
+    while std::path::Path::new(&format!("/proc/{}", pids[0])).exists() {
+        let zombie = std::fs::read_to_string(format!("/proc/{}/stat", pids[0]))
+            .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+            .unwrap_or(true);
+        if zombie {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the orphaned node {} still runs 35 s after its front door died", pids[0]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("the orphaned node was gone {:?} after its front door", killed.elapsed());
+}
