@@ -198,6 +198,27 @@ fn https_config(
 /// graceful stop (10 s) and handing over the last room facts (10 s), then a margin.
 const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
 
+/// Whatever the stop waits on, or wherever the node is stuck (an api or Redis gone
+/// with the front door that started it), the node is gone [`STOP_DEADLINE`] after
+/// SIGTERM: an orphan would keep its UDP port and its registration. The deadline
+/// runs on a thread and runtime of its own, so that it fires even when the node's
+/// runtime does not.
+fn stop_deadline() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("stop-deadline".into()).spawn(move || {
+        runtime.block_on(async {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                return;
+            };
+            term.recv().await;
+            tokio::time::sleep(STOP_DEADLINE).await;
+            eprintln!("confer-media: not stopped {} s after SIGTERM; exiting", STOP_DEADLINE.as_secs());
+            std::process::exit(1);
+        });
+    })?;
+    Ok(())
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
@@ -206,6 +227,7 @@ async fn main() -> anyhow::Result<()> {
     // front door that started it died) is kept, and stops it as soon as it serves.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
+    stop_deadline()?;
     let mut sfu_config = SfuConfig::per_core(config.udp);
     sfu_config.advertised_ip = config.advertised_ip;
     sfu_config.udp_gso = config.udp_gso;
@@ -342,14 +364,6 @@ async fn main() -> anyhow::Result<()> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        // Whatever the stop below waits on (an api or Redis that is gone, with the
-        // front door that started us), the node is gone in a bounded time: an orphan
-        // would keep its UDP port and its registration.
-        let _ = std::thread::Builder::new().name("stop-deadline".into()).spawn(|| {
-            std::thread::sleep(STOP_DEADLINE);
-            eprintln!("confer-media: not stopped {} s after SIGTERM; exiting", STOP_DEADLINE.as_secs());
-            std::process::exit(1);
-        });
         if let Some(registered) = registered {
             registered.deregister().await;
         }
