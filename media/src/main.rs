@@ -212,7 +212,10 @@ fn stop_deadline() -> anyhow::Result<()> {
             };
             term.recv().await;
             tokio::time::sleep(STOP_DEADLINE).await;
-            eprintln!("confer-media: not stopped {} s after SIGTERM; exiting", STOP_DEADLINE.as_secs());
+            // Not `eprintln!`: with the front door gone, stderr may be a broken pipe,
+            // and a failed write must not stop the exit.
+            let line = format!("confer-media: not stopped {} s after SIGTERM; exiting\n", STOP_DEADLINE.as_secs());
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             std::process::exit(1);
         });
     })?;
