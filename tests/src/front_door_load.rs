@@ -12,6 +12,7 @@
 //!    `connections` connections (saturation) and with one.
 
 use crate::front_door::FrontDoorPlatform;
+use crate::sfu_load::proc_stats::{Process, memory};
 use crate::unique_slug;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -33,24 +34,26 @@ struct Memory {
     pss_kib: u64,
 }
 
+/// RSS as the SFU load tool reads it (`/proc/<pid>/status`), and PSS from
+/// `/proc/<pid>/smaps_rollup`.
 fn memory_of(pid: u32) -> Memory {
-    let field = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib = memory(Process::Pid(pid)).map_or(0, |m| m.rss_kib);
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    Memory { rss_kib: field(&status, "VmRSS:"), pss_kib: field(&rollup, "Pss:") }
+    let pss_kib = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Memory { rss_kib, pss_kib }
 }
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0–1) of `sorted`, which must not be empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
@@ -139,17 +142,15 @@ impl FrontDoorLoad {
         anyhow::ensure!(nodes.len() == tenants.len(), "{} nodes running for {} tenants", nodes.len(), tenants.len());
         nodes.sort_by_key(|m| m.rss_kib);
         let rss: u64 = nodes.iter().map(|m| m.rss_kib).sum();
-        let pss: u64 = nodes.iter().map(|m| m.pss_kib).sum();
+        let mut pss_sorted: Vec<u64> = nodes.iter().map(|m| m.pss_kib).collect();
+        pss_sorted.sort();
+        let pss: u64 = pss_sorted.iter().sum();
         println!("memory      front door with {} nodes: RSS {:.1} MiB", nodes.len(), mib(front.rss_kib));
         println!(
             "memory      one idle node: RSS {:.1} MiB (median; max {:.1}), PSS {:.1} MiB (median)",
             mib(nodes[nodes.len() / 2].rss_kib),
             mib(nodes[nodes.len() - 1].rss_kib),
-            mib({
-                let mut p: Vec<u64> = nodes.iter().map(|m| m.pss_kib).collect();
-                p.sort();
-                p[p.len() / 2]
-            }),
+            mib(pss_sorted[pss_sorted.len() / 2]),
         );
         println!(
             "memory      {} idle nodes together: PSS {:.0} MiB ({:.1} MiB each), RSS summed {:.0} MiB",

@@ -303,13 +303,14 @@ async fn domains(count: usize) -> anyhow::Result<()> {
 }
 
 async fn tenants(points: Vec<usize>, seconds: u64, video_kbps: u32) -> anyhow::Result<()> {
+    use confer_tests::front_door_load::percentile;
+    use confer_tests::sfu_load::proc_stats::{Process, memory};
     use confer_tests::sfu_load::runner::{RunOptions, run};
     use confer_tests::sfu_load::tenants_driver::TenantsDriver;
     use confer_tests::sfu_load::workload::Workload;
     let ms = |mut d: Vec<Duration>, p: f64| {
         d.sort();
-        d.get(((d.len() as f64 * p).ceil() as usize).clamp(1, d.len().max(1)) - 1)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        if d.is_empty() { 0.0 } else { percentile(&d, p).as_secs_f64() * 1e3 }
     };
     for n in points {
         let driver = TenantsDriver::start(n).await?;
@@ -327,13 +328,9 @@ async fn tenants(points: Vec<usize>, seconds: u64, video_kbps: u32) -> anyhow::R
         let joins = driver.joins();
         let rss_mib: u64 = driver
             .node_pids()
-            .iter()
-            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-            .filter_map(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            })
+            .into_iter()
+            .filter_map(|pid| memory(Process::Pid(pid)).ok())
+            .map(|m| m.rss_kib)
             .sum::<u64>()
             / 1024;
         let nodes = driver.node_pids().len();
