@@ -37,8 +37,9 @@ fi
 cd "$ROOT"
 # The end-to-end tests start the workspace's binaries. Cargo builds a package's
 # binaries only for that package's own integration tests, and confer-frontdoor has
-# none: build them all first, so a fresh clone has every one.
-cargo build --workspace --bins
+# none: build them all first, so a fresh clone has every one. With --tests, the
+# features are the ones the test build unifies, so nextest reuses this build.
+cargo build --workspace --bins --tests
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@" || status=$?

@@ -166,12 +166,12 @@ async fn a_locked_room_admits_a_newcomer_with_the_password_and_the_moderator_mut
 
 #[tokio::test]
 async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
-    let (_coturn, turn_port, secret) = start_coturn();
+    let coturn = start_coturn();
     let env = [
         ("CONFER_MEDIA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ("CONFER_MEDIA_UDP".to_owned(), "127.0.0.1:0".to_owned()),
-        ("CONFER_TURN_URLS".to_owned(), format!("turn:127.0.0.1:{turn_port}?transport=udp")),
-        ("CONFER_TURN_SECRET".to_owned(), secret),
+        ("CONFER_TURN_URLS".to_owned(), format!("turn:127.0.0.1:{}?transport=udp", coturn.port)),
+        ("CONFER_TURN_SECRET".to_owned(), coturn.secret.clone()),
     ];
     let (node, site) = confer_tests::spawn_logged("confer-media", &env);
     let _node = Killed(node);
@@ -202,7 +202,17 @@ async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
         if ok {
             break;
         }
-        assert!(Instant::now() < deadline, "media did not flow both ways: {stats:?}");
+        if Instant::now() >= deadline {
+            let transports = browsers[1]
+                .execute(
+                    "const s = window.confer.state; return window.confer.transports().then((t) => ({ t, \
+                     publish: s.publisher && s.publisher.connectionState, \
+                     subscribe: s.subscriber && s.subscriber.connectionState }))",
+                    vec![],
+                )
+                .await;
+            panic!("media did not flow both ways: {stats:?}; Rita's transports: {transports:?}; coturn: {}", coturn.log_tail());
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let transports = browsers[1].execute("return window.confer.transports()", vec![]).await.unwrap();

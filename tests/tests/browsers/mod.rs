@@ -211,11 +211,70 @@ pub async fn wait_for(b: &Client, script: &str, what: &str) {
 
 pub const IN_MEETING: &str = "return !document.getElementById('meeting').hidden";
 
-/// A coturn on loopback with a fresh secret; returns it, its port and the secret.
-pub fn start_coturn() -> (Killed, u16, String) {
-    let port = free_port();
+/// A coturn on loopback with a fresh secret, logging to a file of its own.
+pub struct Coturn {
+    _process: Killed,
+    /// Its port, for TURN over UDP and TCP.
+    pub port: u16,
+    /// The secret it mints credentials with (`use-auth-secret`).
+    pub secret: String,
+    log: std::path::PathBuf,
+}
+
+impl Coturn {
+    /// The end of its log, for a failing test to show.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A port free on loopback for both TCP and UDP, below the ephemeral range (32768
+/// and up), so no socket another test opens on port 0 takes it before coturn binds.
+fn free_tcp_and_udp_port() -> u16 {
+    loop {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Whether a STUN server answers a binding request on UDP `port` within 200 ms.
+fn answers_stun(port: u16) -> bool {
+    let Ok(socket) = std::net::UdpSocket::bind("127.0.0.1:0") else { return false };
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+    // A Binding request (RFC 8489): type 0x0001, no attributes, the magic cookie, a
+    // transaction id.
+    let mut request = [0u8; 20];
+    request[..2].copy_from_slice(&0x0001u16.to_be_bytes());
+    request[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+    request[8..].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..12]);
+    if socket.send_to(&request, ("127.0.0.1", port)).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 512];
+    matches!(socket.recv(&mut answer), Ok(n) if n >= 20 && answer[..2] == 0x0101u16.to_be_bytes() && answer[8..20] == request[8..20])
+}
+
+/// Starts a coturn on loopback with a fresh secret; returns once it answers STUN
+/// over UDP (the transport the tests relay over) and accepts TCP.
+pub fn start_coturn() -> Coturn {
+    let port = free_tcp_and_udp_port();
     let secret = uuid::Uuid::new_v4().simple().to_string();
-    let relay_base = 40_000 + (port % 200) * 100;
+    // Relay ports below the listening ports, away from the ephemeral range too.
+    let relay_base = 10_000 + (port % 100) * 100;
+    let log = std::env::temp_dir().join(format!("confer-turn-{port}.log"));
+    let log_file = std::fs::File::create(&log).expect("a coturn log file");
     let child = Command::new("turnserver")
         .args([
             "-n",
@@ -235,16 +294,17 @@ pub fn start_coturn() -> (Killed, u16, String) {
             "--simple-log",
             &format!("--pidfile=/tmp/confer-turn-{port}.pid"),
         ])
-        .stdout(Stdio::null())
+        .stdout(log_file)
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver (Debian package coturn) must be installed");
+    let coturn = Coturn { _process: Killed(child), port, secret, log };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "coturn did not start");
+    while !answers_stun(port) || std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "coturn did not start: {}", coturn.log_tail());
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Killed(child), port, secret)
+    coturn
 }
 
 /// Video frames `viewer` has decoded from each remote participant.
