@@ -109,9 +109,18 @@ impl MediaNode {
 
     /// A signaling client, sending `cookie` (e.g. `confer_session=…`) with the upgrade.
     pub async fn signaling(&self, cookie: Option<&str>) -> Signaling {
+        match cookie {
+            Some(cookie) => self.signaling_with(&[("Cookie", cookie)]).await,
+            None => self.signaling_with(&[]).await,
+        }
+    }
+
+    /// A signaling client sending `headers` with the upgrade (e.g. the
+    /// `X-Forwarded-For` of a front door the node trusts).
+    pub async fn signaling_with(&self, headers: &[(&'static str, &str)]) -> Signaling {
         let mut request = format!("ws://{}/ws", self.addr).into_client_request().expect("a WebSocket URL");
-        if let Some(cookie) = cookie {
-            request.headers_mut().insert("Cookie", cookie.parse().expect("a cookie header"));
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().expect("a header value"));
         }
         let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("signaling answers");
         Signaling { socket, next_id: 1, pushes: Vec::new() }

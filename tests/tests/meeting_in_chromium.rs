@@ -211,7 +211,10 @@ async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
                     vec![],
                 )
                 .await;
-            panic!("media did not flow both ways: {stats:?}; Rita's transports: {transports:?}; coturn: {}", coturn.log_tail());
+            panic!(
+                "media did not flow both ways: {stats:?}; Rita's transports: {transports:?}; coturn: {}",
+                coturn.log_tail()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -111,6 +111,30 @@ impl std::ops::Deref for NodeOrAdmin {
     }
 }
 
+/// Like [`NodeOrAdmin`], for what a node asks or reports because of the people at
+/// its site (a room's meeting rules, a meeting's password, a login, the facts of
+/// the rooms they open). A node's credential counts these against a budget of
+/// their own: visitors, strangers included, can spend it, but never the budget the
+/// node reads its settings and certificates with.
+#[derive(Debug, Clone, Copy)]
+pub struct ForVisitor(pub Authenticated);
+
+impl std::ops::Deref for ForVisitor {
+    type Target = Authenticated;
+    fn deref(&self) -> &Authenticated {
+        &self.0
+    }
+}
+
+/// Which of a node's two budgets a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeBudget {
+    /// The node's own reads and reports.
+    Own,
+    /// What it asks for the people at its site.
+    Visitors,
+}
+
 /// The bearer token of a request, if it sent one.
 fn bearer(req: &HttpRequest) -> Option<String> {
     req.headers()
@@ -122,7 +146,11 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 
 /// Finds who a key or node credential belongs to (cached), and counts the request
 /// against that caller's rate limit.
-async fn authenticate(state: web::Data<AppState>, key: Option<String>) -> Result<Authenticated, ApiError> {
+async fn authenticate(
+    state: web::Data<AppState>,
+    key: Option<String>,
+    budget: NodeBudget,
+) -> Result<Authenticated, ApiError> {
     let key = key.filter(|k| k.len() < 128).ok_or(ApiError::Unauthorized)?;
     let node = key.starts_with(NODE_CREDENTIAL_PREFIX);
     if !node && !key.starts_with(KEY_PREFIX) {
@@ -150,7 +178,8 @@ async fn authenticate(state: web::Data<AppState>, key: Option<String>) -> Result
     };
     match caller.caller {
         Caller::ApiKey(id) => state.limits.check_api_key(id)?,
-        Caller::Node(id) => state.limits.check_node(id)?,
+        Caller::Node(id) if budget == NodeBudget::Own => state.limits.check_node(id)?,
+        Caller::Node(id) => state.limits.check_node_for_visitor(id)?,
     }
     Ok(caller)
 }
@@ -164,7 +193,21 @@ impl FromRequest for NodeOrAdmin {
         let key = bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(state, key).await.map(NodeOrAdmin)
+            authenticate(state, key, NodeBudget::Own).await.map(NodeOrAdmin)
+        })
+    }
+}
+
+impl FromRequest for ForVisitor {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            authenticate(state, key, NodeBudget::Visitors).await.map(ForVisitor)
         })
     }
 }

@@ -1,7 +1,10 @@
 //! Request rate limits (governor's GCRA, in process): signups per client address,
 //! requests per API key, and (apart, so that a tenant's own clients never starve its
-//! media nodes, nor the other way round) requests per node credential. Over the
-//! limit → 429 with `Retry-After`.
+//! media nodes, nor the other way round) requests per node credential, in two
+//! budgets: the node's own reads (settings, certificates) and what the people at its
+//! site make it ask or report (room rules, meeting passwords, logins, room facts),
+//! so that strangers at a site cannot starve the node of its settings. Over the limit → 429
+//! with `Retry-After`.
 
 use super::ApiError;
 use governor::clock::{Clock, DefaultClock};
@@ -15,11 +18,13 @@ pub struct RateLimits {
     signup: DefaultKeyedRateLimiter<IpAddr>,
     api: DefaultKeyedRateLimiter<Uuid>,
     node: DefaultKeyedRateLimiter<Uuid>,
+    node_for_visitors: DefaultKeyedRateLimiter<Uuid>,
 }
 
 impl RateLimits {
     /// `signups_per_minute` per address; `requests_per_second` per key and
-    /// `node_requests_per_second` per node credential, each bursting to twice that.
+    /// `node_requests_per_second` per node credential in each of its two budgets,
+    /// each bursting to twice that.
     pub fn new(signups_per_minute: u32, requests_per_second: u32, node_requests_per_second: u32) -> Self {
         let one = NonZeroU32::MIN;
         let per_minute = NonZeroU32::new(signups_per_minute).unwrap_or(one);
@@ -31,12 +36,18 @@ impl RateLimits {
             signup: RateLimiter::keyed(Quota::per_minute(per_minute)),
             api: RateLimiter::keyed(per_second(requests_per_second)),
             node: RateLimiter::keyed(per_second(node_requests_per_second)),
+            node_for_visitors: RateLimiter::keyed(per_second(node_requests_per_second)),
         }
     }
 
     /// Counts a request made with node credential `node`.
     pub fn check_node(&self, node: Uuid) -> Result<(), ApiError> {
         self.node.check_key(&node).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
+    }
+
+    /// Counts a request node credential `node` makes on behalf of a visitor.
+    pub fn check_node_for_visitor(&self, node: Uuid) -> Result<(), ApiError> {
+        self.node_for_visitors.check_key(&node).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
     }
 
     /// Counts a signup from `addr`.
@@ -54,6 +65,7 @@ impl RateLimits {
         self.signup.retain_recent();
         self.api.retain_recent();
         self.node.retain_recent();
+        self.node_for_visitors.retain_recent();
     }
 }
 

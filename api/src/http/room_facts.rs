@@ -7,7 +7,7 @@
 //! fact's id) replays the first answer instead of appending twice. What a node
 //! sends is its contract's `confer_vocabulary::node_api::RoomFact`.
 
-use super::auth::NodeOrAdmin;
+use super::auth::ForVisitor;
 use super::command::{Command, CommandRequest, Reply, Started};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
@@ -38,7 +38,7 @@ fn short(field: &'static str, value: &str) -> Result<String, FieldError> {
               (status = 422, body = super::ErrorBody)))]
 pub async fn record(
     state: web::Data<AppState>,
-    auth: NodeOrAdmin,
+    auth: ForVisitor,
     req: CommandRequest,
     body: JsonBody<RoomFact>,
 ) -> Result<HttpResponse, ApiError> {

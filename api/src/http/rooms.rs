@@ -5,7 +5,7 @@
 //! leaves the api. The shapes are the node's contract
 //! (`confer_vocabulary::node_api::room_meeting`).
 
-use super::auth::NodeOrAdmin;
+use super::auth::ForVisitor;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::{PasswordHash, RoomName};
@@ -34,7 +34,7 @@ async fn meeting_on_now(state: &AppState, tenant: Uuid, room: &str) -> Result<me
     security(("api_key" = [])))]
 pub async fn meeting(
     state: web::Data<AppState>,
-    auth: NodeOrAdmin,
+    auth: ForVisitor,
     room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = meeting_on_now(&state, auth.tenant_id, &room).await?;
@@ -57,7 +57,7 @@ pub async fn meeting(
     security(("api_key" = [])))]
 pub async fn check_password(
     state: web::Data<AppState>,
-    auth: NodeOrAdmin,
+    auth: ForVisitor,
     room: web::Path<String>,
     body: JsonBody<PasswordTry>,
 ) -> Result<HttpResponse, ApiError> {

@@ -11,7 +11,7 @@
 //!
 //! The requests and answers are the node's contract (`confer_vocabulary::node_api::sessions`).
 
-use super::auth::NodeOrAdmin;
+use super::auth::ForVisitor;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::{AuthMode, EmailAddress, PasswordHash, SealedSecret, TenantSettings, UserRole};
@@ -133,7 +133,7 @@ async fn internal_login(state: &AppState, tenant: Uuid, login: PasswordLogin) ->
     security(("api_key" = [])))]
 pub async fn password(
     state: web::Data<AppState>,
-    auth: NodeOrAdmin,
+    auth: ForVisitor,
     body: JsonBody<PasswordLogin>,
 ) -> Result<HttpResponse, ApiError> {
     let login = body.value;
@@ -198,7 +198,7 @@ fn provider_error(slug: &str, e: oidc::OidcLoginError) -> ApiError {
     responses((status = 201, body = OidcStarted)), security(("api_key" = [])))]
 pub async fn oidc_start(
     state: web::Data<AppState>,
-    auth: NodeOrAdmin,
+    auth: ForVisitor,
     body: JsonBody<OidcStart>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, settings, key) = tenant_of(&state, auth.tenant_id).await?;
@@ -220,7 +220,7 @@ pub async fn oidc_start(
     security(("api_key" = [])))]
 pub async fn oidc_callback(
     state: web::Data<AppState>,
-    auth: NodeOrAdmin,
+    auth: ForVisitor,
     body: JsonBody<OidcCallback>,
 ) -> Result<HttpResponse, ApiError> {
     let callback = body.value;

@@ -154,9 +154,9 @@ impl Room {
         if let Some(token) = request.reconnect {
             return self.readmit(token, now).map(Arrival::Seated);
         }
-        if self.policy.auth_required && request.identity == Identity::Anonymous && !self.policy.guests_allowed {
-            return Err(RoomError::LoginRequired);
-        }
+        // Whoever waits, for the host or in the lobby, has passed the door first:
+        // nobody is let in later without the checks a direct join passes.
+        self.check_at_the_door(&request)?;
         // A room is open while someone holds a seat: only someone who may open it
         // takes the first one.
         let open = !self.participants.is_empty();
@@ -164,10 +164,6 @@ impl Room {
             let id = self.fresh_id(rng);
             self.waiting.push(Waiter { id, request, reason: WaitReason::Host });
             return Ok(Arrival::Waiting { id, reason: WaitReason::Host, events: Vec::new() });
-        }
-        if !request.identity.is_moderator() {
-            // The password before the cap: without it, nobody learns how full the room is.
-            self.check_password(request.password.as_ref(), request.meeting_password_ok)?;
         }
         if self.knocks(request.identity) {
             let id = self.fresh_id(rng);
@@ -183,6 +179,20 @@ impl Room {
             admitted.events.append(&mut let_in);
         }
         Ok(Arrival::Seated(admitted))
+    }
+
+    /// The checks everyone passes before a seat or a wait, and again when let in
+    /// from one: the login the tenant's rules ask for, and the room's password for
+    /// whoever does not moderate (before the cap: without the password, nobody
+    /// learns how full the room is).
+    fn check_at_the_door(&self, request: &JoinRequest) -> Result<(), RoomError> {
+        if self.policy.auth_required && request.identity == Identity::Anonymous && !self.policy.guests_allowed {
+            return Err(RoomError::LoginRequired);
+        }
+        if !request.identity.is_moderator() {
+            self.check_password(request.password.as_ref(), request.meeting_password_ok)?;
+        }
+        Ok(())
     }
 
     /// Whether someone of this identity opens the room by joining it.
@@ -222,7 +232,7 @@ impl Room {
                 self.waiting.push(Waiter { reason: WaitReason::Lobby, ..waiter });
                 continue;
             }
-            let news = match self.check_capacity() {
+            let news = match self.check_at_the_door(&waiter.request).and_then(|()| self.check_capacity()) {
                 Ok(()) => {
                     let mut admitted = self.seat(waiter.id, waiter.request, rng, now);
                     events.append(&mut admitted.events);
@@ -246,6 +256,13 @@ impl Room {
     ) -> Result<Vec<RoomEvent>, RoomError> {
         let at = self.lobby_position(who)?;
         self.check_capacity()?;
+        if let Err(e) = self.check_at_the_door(&self.waiting[at].request) {
+            // The rules changed while they knocked (the room was locked, guests were
+            // turned away): they are told why, and may come again.
+            self.waiting.remove(at);
+            over.push(WaitOver { id: who, news: WaitNews::Refused(e) });
+            return Ok(vec![self.knock_ended(who, KnockOutcome::Denied, Some(by))]);
+        }
         let waiter = self.waiting.remove(at);
         let mut admitted = self.seat(waiter.id, waiter.request, rng, now);
         let mut events = vec![self.knock_ended(who, KnockOutcome::Admitted, Some(by))];

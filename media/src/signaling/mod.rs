@@ -4,9 +4,12 @@
 //!   error frame without changing anything.
 //! - `hub`: the node's shared state: the room rules, who is connected where, and
 //!   the SFU; it applies a request and tells everyone concerned.
+//! - `admission`: everything between a join frame and the room rules (who is
+//!   asking, the scheduled meeting's rules, password tries), failing closed.
 //! - `session`: one WebSocket: reads requests, writes replies, room events and the
 //!   SFU's renegotiation offers.
 
+mod admission;
 mod hub;
 mod protocol;
 mod session;

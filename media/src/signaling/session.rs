@@ -1,18 +1,13 @@
 //! One WebSocket: the participant's requests in, replies, room events and
 //! renegotiation offers out.
 
+use super::admission::{Admission, Asker, JoinAsk};
 use super::hub::{Hub, Outgoing, Place};
 use super::protocol::{self, JoinedFrame, Knock, MAX_FRAME_BYTES, Push, Reply, Request};
-use crate::auth::TokenError;
-use crate::password_attempts::AttemptsError;
-use crate::room::{
-    Command, DisplayName, Identity, JoinOutcome, JoinRequest, Joined, MediaState, ParticipantId, ReconnectToken,
-    RoomError, RoomName, RoomPassword, WaitReason,
-};
-use crate::scheduled_meetings::MeetingRules;
+use crate::room::{Command, JoinOutcome, Joined, MediaState, ParticipantId, RoomError, RoomPassword, WaitReason};
 use crate::sfu::{Seat, SubscriberUpdate, SubscriberUpdates};
 use actix_web::{HttpRequest, HttpResponse, web};
-use confer_vocabulary::{JoinClaims, SESSION_COOKIE};
+use confer_vocabulary::SESSION_COOKIE;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,20 +29,19 @@ pub async fn websocket(
     let hub = hub.get_ref().clone();
     let client = crate::client_address::client_address(&req);
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-    actix_web::rt::spawn(async move { Session::new(hub, client, cookie).run(socket, stream).await });
+    let asker = Asker { client, cookie };
+    actix_web::rt::spawn(async move { Session::new(hub, asker).run(socket, stream).await });
     Ok(response)
 }
 
 struct Session {
     id: u64,
     hub: Arc<Hub>,
-    /// The client's address (wrong room passwords are counted per address).
-    client: Option<std::net::IpAddr>,
+    /// Who opened the WebSocket: their address and the site's session cookie.
+    asker: Asker,
     place: Option<Place>,
     /// Where and under which id the participant waits to be let in.
     waiting: Option<Place>,
-    /// The site's session cookie, as the WebSocket opened.
-    cookie: Option<String>,
     updates: Option<SubscriberUpdates>,
     outgoing: mpsc::Sender<Outgoing>,
     inbox: mpsc::Receiver<Outgoing>,
@@ -69,15 +63,14 @@ fn refused(e: impl Into<RoomError>) -> Reply {
 }
 
 impl Session {
-    fn new(hub: Arc<Hub>, client: Option<std::net::IpAddr>, cookie: Option<String>) -> Self {
+    fn new(hub: Arc<Hub>, asker: Asker) -> Self {
         let (outgoing, inbox) = mpsc::channel(OUTGOING_QUEUE);
         Self {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             hub,
-            client,
+            asker,
             place: None,
             waiting: None,
-            cookie,
             updates: None,
             outgoing,
             inbox,
@@ -164,52 +157,6 @@ impl Session {
         let _ = socket.close(None).await;
     }
 
-    /// Who the join's token (or else the session cookie) says this is. A token that
-    /// was given and does not check out is refused; a stale cookie counts for nothing.
-    async fn identify(&self, token: Option<String>, room: &RoomName) -> Result<Option<JoinClaims>, Reply> {
-        let (given, token) = match (token, &self.cookie) {
-            (Some(token), _) => (true, token),
-            (None, Some(cookie)) => (false, cookie.clone()),
-            (None, None) => return Ok(None),
-        };
-        let Some(tokens) = self.hub.tokens() else {
-            return if given {
-                Err(Reply::Error { code: "invalid_token", message: "this node does not accept tokens".into() })
-            } else {
-                Ok(None)
-            };
-        };
-        let checked = if given { tokens.check(&token, room).await } else { tokens.check_session(&token).await };
-        match checked {
-            Ok(claims) => Ok(Some(claims)),
-            Err(e) if given => Err(token_refused(&e)),
-            Err(e) => {
-                tracing::debug!(session = self.id, error = %e, "the session cookie does not check out; joining as a guest");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Whether the join's password is the scheduled meeting's, where that password
-    /// locks the room and the joiner does not moderate (the api checks it).
-    async fn check_meeting_password(&self, join: &JoinRequest) -> Result<bool, Reply> {
-        let (Some(meetings), Some(terms), Some(password)) =
-            (self.hub.scheduled_meetings(), join.meeting, join.password.as_ref())
-        else {
-            return Ok(false);
-        };
-        if !terms.password_required || join.identity.is_moderator() || !self.hub.meeting_password_applies(&join.room) {
-            return Ok(false);
-        }
-        meetings.password_matches(&join.room, password.expose()).await.map_err(|e| {
-            tracing::warn!(room = %join.room.as_str(), error = %e, "a meeting password could not be checked");
-            Reply::Error {
-                code: "try_again_later",
-                message: "the password cannot be checked right now; try again".into(),
-            }
-        })
-    }
-
     /// Takes the seat: the session holds it from now on. The frame that says so.
     fn seated(&mut self, joined: Joined) -> JoinedFrame {
         let place = (joined.room.room.clone(), joined.participant);
@@ -259,54 +206,12 @@ impl Session {
                         message: "this session already has a seat, or waits for one".into(),
                     });
                 }
-                if !self.hub.settings_ready() {
-                    return Err(Reply::Error {
-                        code: "try_again_later",
-                        message: "the site is still reading its settings; try again in a moment".into(),
-                    });
-                }
-                let room = RoomName::parse(&room).map_err(refused)?;
-                let claims = self.identify(token, &room).await?;
-                let display_name = match (&claims, name) {
-                    (Some(claims), _) => DisplayName::parse(&claims.user.name),
-                    (None, Some(name)) => DisplayName::parse(&name),
-                    (None, None) => Err(RoomError::InvalidDisplayName("a name is required")),
-                }
-                .map_err(refused)?;
-                let meeting = match self.hub.scheduled_meetings() {
-                    Some(meetings) => meetings.rules(&room).await,
-                    None => None,
-                };
-                let mut join = JoinRequest::new(room, display_name);
-                join.identity = claims.as_ref().map_or(Identity::Anonymous, |c| {
-                    let named = |m: &MeetingRules| {
-                        c.user.email.as_ref().is_some_and(|e| m.moderators.contains(&e.to_ascii_lowercase()))
-                    };
-                    Identity::Authenticated { moderator: c.moderator || meeting.as_ref().is_some_and(named) }
-                });
-                join.meeting = meeting.as_ref().map(|m| m.terms);
-                join.password =
-                    password.filter(|p| !p.is_empty()).map(|p| RoomPassword::parse(&p)).transpose().map_err(refused)?;
-                join.reconnect = reconnect_token.map(|t| ReconnectToken::parse(&t)).transpose().map_err(refused)?;
-                // A password try counts against the address's tries for this room.
-                let attempts = self.hub.password_attempts().filter(|_| join.password.is_some()).cloned();
-                let counted = attempts.as_ref().zip(self.client);
-                if let Some((attempts, client)) = counted {
-                    attempts.check(join.room.as_str(), client).await.map_err(too_many)?;
-                }
-                join.meeting_password_ok = self.check_meeting_password(&join).await?;
-                let room = join.room.clone();
-                let outcome = match self.hub.join(self.id, self.outgoing.clone(), join) {
-                    Err(RoomError::WrongPassword) => {
-                        if let Some((attempts, client)) = counted
-                            && let Err(e) = attempts.record_failure(room.as_str(), client).await
-                        {
-                            tracing::warn!(room = %room.as_str(), %client, error = %e, "a wrong room password was not counted");
-                        }
-                        return Err(refused(RoomError::WrongPassword));
-                    }
-                    other => other.map_err(refused)?,
-                };
+                let ask = JoinAsk { room, name, password, reconnect_token, token };
+                let admission = Admission::new(&self.hub);
+                let outcome = admission
+                    .decide(self.id, self.outgoing.clone(), ask, &self.asker)
+                    .await
+                    .map_err(|e| Reply::Error { code: e.code(), message: e.to_string() })?;
                 match outcome {
                     JoinOutcome::Seated(joined) => Ok(Reply::Joined(self.seated(joined))),
                     JoinOutcome::Waiting(waiting) => {
@@ -369,18 +274,6 @@ impl Session {
             }
         }
     }
-}
-
-fn token_refused(e: &TokenError) -> Reply {
-    Reply::Error { code: e.code(), message: e.to_string() }
-}
-
-fn too_many(e: AttemptsError) -> Reply {
-    let code = match e {
-        AttemptsError::TooMany { .. } => "too_many_attempts",
-        AttemptsError::Unavailable(_) => "try_again_later",
-    };
-    Reply::Error { code, message: e.to_string() }
 }
 
 fn media_error(e: crate::sfu::SfuError) -> Reply {

@@ -265,3 +265,41 @@ fn a_scheduled_meetings_lobby_setting_overrides_the_tenants() {
     seated(rooms.arrive(with_meeting(request("open-house", "Ann"), false, Some(false)), t(0)).unwrap());
     seated(rooms.arrive(request("open-house", "Bob"), t(1)).unwrap());
 }
+
+#[test]
+fn someone_who_comes_before_the_host_gives_the_meetings_password_like_anyone_else() {
+    // A guest, and someone whose token does not make them a moderator, arrive early.
+    let mut rooms = node_with(policy(true, true, false));
+    let early = with_meeting(request("board", "Guest"), true, None);
+    assert_eq!(refused(&mut rooms, |rooms| rooms.arrive(early, t(0))), RoomError::PasswordRequired);
+    let member_early = with_meeting(member("board", "Bob"), true, None);
+    assert_eq!(refused(&mut rooms, |rooms| rooms.arrive(member_early, t(1))), RoomError::PasswordRequired);
+    let wrong = with_meeting(request_with_password("board", "Guest", "guess"), true, None);
+    assert_eq!(refused(&mut rooms, |rooms| rooms.arrive(wrong, t(2))), RoomError::WrongPassword);
+
+    // With the password the api vouched for, they wait, and enter when the host comes.
+    let right = JoinRequest {
+        meeting_password_ok: true,
+        ..with_meeting(request_with_password("board", "Guest", "x"), true, None)
+    };
+    let guest = waiting(rooms.arrive(right, t(3)).unwrap(), WaitReason::Host);
+    seated(rooms.arrive(with_meeting(host("board", "Ann"), true, None), t(4)).unwrap());
+    let news = rooms.take_news();
+    assert!(matches!(&news[0].news, News::Seated(j) if j.participant == guest.id), "the guest who gave it enters");
+}
+
+#[test]
+fn a_knock_let_in_after_the_room_was_locked_is_turned_away_to_come_again_with_the_password() {
+    let mut rooms = node_with(policy(false, true, true));
+    let ann = join(&mut rooms, "standup", "Ann", t(0));
+    let bob = waiting(rooms.arrive(request("standup", "Bob"), t(1)).unwrap(), WaitReason::Lobby);
+    act(&mut rooms, "standup", ann.participant, Command::Lock { password: password("late") }, t(2));
+    let events = act(&mut rooms, "standup", ann.participant, Command::Admit { target: bob.id }, t(3));
+    assert!(matches!(events[0], RoomEvent::KnockEnded { outcome: KnockOutcome::Denied, .. }), "{events:?}");
+    assert_eq!(ids(&rooms, "standup"), vec![ann.participant], "Bob has no seat");
+    assert!(matches!(rooms.take_news()[0].news, News::Refused(RoomError::PasswordRequired)));
+    // With the password, he knocks again and is let in.
+    let bob = waiting(rooms.arrive(request_with_password("standup", "Bob", "late"), t(4)).unwrap(), WaitReason::Lobby);
+    act(&mut rooms, "standup", ann.participant, Command::Admit { target: bob.id }, t(5));
+    assert!(matches!(&rooms.take_news()[0].news, News::Seated(j) if j.participant == bob.id));
+}
