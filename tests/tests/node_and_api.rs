@@ -127,22 +127,30 @@ async fn facts_from_while_the_api_was_down_are_delivered_once_it_is_back() {
     let mut p = TestPlatform::start_with(&[("CONFER_API_LISTEN", listen.as_str())]).await;
     let t = p.signup(&unique_slug("buffer")).await;
     let (_node, node) = start_node(&p.base_url, &t);
+    // The node reads the room's rules while the api is up (a join whose rules are
+    // unknown is refused); it keeps them for 10 s.
+    let mut pre = ws(&node).await;
+    let reply = request(&mut pre, 1, json!({"type": "join", "room": "offline", "name": "Pre"})).await;
+    assert_eq!(reply["type"], "joined", "{reply}");
+    request(&mut pre, 2, json!({"type": "leave"})).await;
+    room_events(&p, &t, 4).await;
 
     p.kill_api();
     let mut ann = ws(&node).await;
-    request(&mut ann, 1, json!({"type": "join", "room": "offline", "name": "Ann"})).await;
+    let reply = request(&mut ann, 1, json!({"type": "join", "room": "offline", "name": "Ann"})).await;
+    assert_eq!(reply["type"], "joined", "{reply}");
     request(&mut ann, 2, json!({"type": "leave"})).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 0);
+    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 4);
 
     p.restart().await;
     assert_eq!(p.base_url, format!("http://{listen}"), "the api is back where the node expects it");
-    let events = room_events(&p, &t, 4).await;
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let events = room_events(&p, &t, 8).await;
+    let types: Vec<&str> = events[4..].iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["MeetingStarted", "ParticipantJoined", "ParticipantLeft", "MeetingEnded"]);
     // Nothing twice, even though delivery was retried.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 4);
+    assert_eq!(p.scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'room_session-%'").await, 8);
 }
 
 #[tokio::test]
