@@ -75,10 +75,10 @@ impl ScheduledMeetings {
         {
             return Ok(rules.clone());
         }
-        if let Some(asker) = asker
-            && self.lookups.check_key(&network_of(asker)).is_err()
+        if let Some(network) = asker.map(network_of)
+            && self.lookups.check_key(&network).is_err()
         {
-            tracing::info!(room = %room.as_str(), network = %network_of(asker), "too many room lookups from one network");
+            tracing::info!(room = %room.as_str(), %network, "too many room lookups from one network");
             return Err(RulesUnknown::TooManyLookups);
         }
         let rules = match self.api.meeting_on_now(room).await {

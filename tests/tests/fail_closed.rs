@@ -54,16 +54,15 @@ async fn guest_join(node: &MediaNode, client: &str, room: &str, name: &str) -> (
     (s, reply)
 }
 
-/// Gus's join, again while the answer is `try_again_later` (for up to 30 s).
-async fn retried_while_later(node: &MediaNode, client: &str, room: &str, password: Option<&str>) -> Value {
+/// Gus's join, again while the answer is `try_again_later` (for up to 30 s): the
+/// last socket and its answer.
+async fn retried_while_later(node: &MediaNode, client: &str, room: &str, password: Option<&str>) -> (Signaling, Value) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut s = node.signaling_with(&[("X-Forwarded-For", client)]).await;
         let reply = s.request(json!({"type": "join", "room": room, "name": "Gus", "password": password})).await;
         if reply["code"] != "try_again_later" || std::time::Instant::now() > deadline {
-            // Keep a seat for as long as the test runs.
-            std::mem::forget(s);
-            return reply;
+            return (s, reply);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -129,9 +128,10 @@ async fn a_locked_meetings_room_stays_shut_when_strangers_exhaust_the_nodes_api_
 
     // Once the budget is back (the flood's room facts drain from it too), the
     // meeting's rules apply as ever.
-    let reply = retried_while_later(&node, "198.51.100.1", "board", None).await;
+    let (_, reply) = retried_while_later(&node, "198.51.100.1", "board", None).await;
     assert_eq!(reply["code"], "password_required", "{reply}");
-    let joined = retried_while_later(&node, "198.51.100.1", "board", Some("quarterly-42")).await;
+    // Gus keeps his seat for the rest of the test.
+    let (_gus, joined) = retried_while_later(&node, "198.51.100.1", "board", Some("quarterly-42")).await;
     assert_eq!(joined["type"], "joined", "{joined}");
 
     // The api goes down: the rules of a room the node has not read are unknown, and

@@ -3,6 +3,7 @@
 //! Keys are 256 random bits, so a fast SHA-256 is the right hash to look them up by
 //! (a slow password hash guards low-entropy secrets; these are not).
 
+use super::rate_limit::NodeBudget;
 use super::{ApiError, AppState};
 use crate::store::{Scope, api_keys, node_credentials};
 use actix_web::dev::Payload;
@@ -126,15 +127,6 @@ impl std::ops::Deref for ForVisitor {
     }
 }
 
-/// Which of a node's two budgets a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NodeBudget {
-    /// The node's own reads and reports.
-    Own,
-    /// What it asks for the people at its site.
-    Visitors,
-}
-
 /// The bearer token of a request, if it sent one.
 fn bearer(req: &HttpRequest) -> Option<String> {
     req.headers()
@@ -178,10 +170,22 @@ async fn authenticate(
     };
     match caller.caller {
         Caller::ApiKey(id) => state.limits.check_api_key(id)?,
-        Caller::Node(id) if budget == NodeBudget::Own => state.limits.check_node(id)?,
-        Caller::Node(id) => state.limits.check_node_for_visitor(id)?,
+        Caller::Node(id) => state.limits.check_node(id, budget)?,
     }
     Ok(caller)
+}
+
+/// Authenticates `req`'s bearer key, a node's counting against `budget`.
+fn authenticate_request(
+    req: &HttpRequest,
+    budget: NodeBudget,
+) -> Pin<Box<dyn Future<Output = Result<Authenticated, ApiError>>>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let key = bearer(req);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+        authenticate(state, key, budget).await
+    })
 }
 
 impl FromRequest for NodeOrAdmin {
@@ -189,12 +193,8 @@ impl FromRequest for NodeOrAdmin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(state, key, NodeBudget::Own).await.map(NodeOrAdmin)
-        })
+        let authenticated = authenticate_request(req, NodeBudget::Own);
+        Box::pin(async move { authenticated.await.map(NodeOrAdmin) })
     }
 }
 
@@ -203,12 +203,8 @@ impl FromRequest for ForVisitor {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(state, key, NodeBudget::Visitors).await.map(ForVisitor)
-        })
+        let authenticated = authenticate_request(req, NodeBudget::Visitors);
+        Box::pin(async move { authenticated.await.map(ForVisitor) })
     }
 }
 

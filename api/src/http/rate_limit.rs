@@ -13,6 +13,15 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use uuid::Uuid;
 
+/// Which of a node credential's two budgets a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeBudget {
+    /// The node's own reads (settings, certificates).
+    Own,
+    /// What the people at its site make it ask or report.
+    Visitors,
+}
+
 /// The limiters of one API process.
 pub struct RateLimits {
     signup: DefaultKeyedRateLimiter<IpAddr>,
@@ -40,14 +49,13 @@ impl RateLimits {
         }
     }
 
-    /// Counts a request made with node credential `node`.
-    pub fn check_node(&self, node: Uuid) -> Result<(), ApiError> {
-        self.node.check_key(&node).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
-    }
-
-    /// Counts a request node credential `node` makes on behalf of a visitor.
-    pub fn check_node_for_visitor(&self, node: Uuid) -> Result<(), ApiError> {
-        self.node_for_visitors.check_key(&node).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
+    /// Counts a request made with node credential `node` against one of its budgets.
+    pub fn check_node(&self, node: Uuid, budget: NodeBudget) -> Result<(), ApiError> {
+        let limiter = match budget {
+            NodeBudget::Own => &self.node,
+            NodeBudget::Visitors => &self.node_for_visitors,
+        };
+        limiter.check_key(&node).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
     }
 
     /// Counts a signup from `addr`.

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use tokio::sync::mpsc;
 
 /// What a `join` frame asks for, as sent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JoinAsk {
     pub room: String,
     pub name: Option<String>,
@@ -32,7 +32,7 @@ pub struct JoinAsk {
 }
 
 /// Who sends it: what the WebSocket's upgrade request told about them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct Asker {
     /// The client's address (password tries and room lookups are counted per network).
     pub client: Option<IpAddr>,
