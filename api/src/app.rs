@@ -59,6 +59,7 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
         signers: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
         jwks: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
         metrics: Metrics::new()?,
+        outbound: crate::outbound::http_client(config)?,
         node_announcer: config
             .redis_url
             .as_deref()
@@ -80,10 +81,12 @@ impl Application {
         master_key(&config)?;
         migrate_database(&config).await?;
         let db = connect(&config).await?;
-        let state = web::Data::new(state(&config, db)?);
         let listener =
             TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        // Where it listens now (port 0 picked one): the outbound guard refuses it.
+        let config = ApiConfig { listen: addr, ..config };
+        let state = web::Data::new(state(&config, db)?);
         let forget = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));

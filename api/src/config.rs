@@ -103,6 +103,16 @@ pub struct ApiConfig {
     /// Redis, where settings changes are announced to the tenant's media nodes.
     #[arg(long, env = "CONFER_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Special networks (comma-separated, `10.0.0.0/8` or one address) that tenants'
+    /// directories and OpenID providers may be in. Unset: only globally routed
+    /// addresses; loopback, private, link-local and unique-local ones are refused.
+    #[arg(long, env = "CONFER_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<String>,
+    /// More of the platform's own services (comma-separated `host:port`), never
+    /// connected to on a tenant's behalf even in an allowed network; the database,
+    /// Redis and this api's listener always are.
+    #[arg(long, env = "CONFER_OUTBOUND_DENY", value_delimiter = ',')]
+    pub outbound_deny: Vec<String>,
 }
 
 impl ApiConfig {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod login;
 pub mod node_announcer;
+pub mod outbound;
 pub mod token_signer;
 
 /// The event store and the read models (`confer-store`'s crate root).

@@ -9,6 +9,7 @@ pub mod janus;
 pub mod media_node;
 pub mod oidc_provider;
 pub mod orphans;
+pub mod outbound;
 pub mod pebble;
 pub mod private_network;
 pub mod rabbitmq;
@@ -209,6 +210,8 @@ impl TestPlatform {
             ("CONFER_API_REQUESTS_PER_SECOND".to_owned(), "10000".to_owned()),
             ("CONFER_SIGNUPS_PER_MINUTE".to_owned(), "1000".to_owned()),
             ("CONFER_REDIS_URL".to_owned(), redis_url()),
+            // The tests' directories and providers listen on loopback.
+            ("CONFER_OUTBOUND_ALLOW".to_owned(), outbound::LOOPBACK.to_owned()),
         ];
         env.extend(self.extra_env.iter().cloned());
         env

@@ -7,9 +7,10 @@
 //! use confer_tests::oidc_provider::{ProviderConfig, TestProvider};
 //! let provider = TestProvider::start(ProviderConfig::new());
 //! let settings = provider.settings(Some("groups"), Some("moderators"));
-//! let (url, pending) = confer_api::login::oidc::begin(&settings, &provider.redirect_uri).await.unwrap();
+//! let http = confer_tests::outbound::loopback_http();
+//! let (url, pending) = confer_api::login::oidc::begin(&http, &settings, &provider.redirect_uri).await.unwrap();
 //! let back = provider.log_in(&url, "ann", "ann-pass").await.unwrap();
-//! let who = confer_api::login::oidc::finish(&settings, Some(&provider.client_secret), &pending, &back.code).await;
+//! let who = confer_api::login::oidc::finish(&http, &settings, Some(&provider.client_secret), &pending, &back.code).await;
 //! # }
 //! ```
 //!

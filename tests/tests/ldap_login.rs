@@ -4,6 +4,7 @@
 use confer_api::login::LoggedIn;
 use confer_api::login::ldap::{LdapLoginError, authenticate};
 use confer_store::domain::LdapSettings;
+use confer_tests::outbound::loopback_guard;
 use confer_tests::slapd::{self, ANN, BOB, READER_PASSWORD, TestDirectory};
 use std::time::{Duration, Instant};
 
@@ -24,9 +25,10 @@ async fn login_with(
     password: &str,
 ) -> Result<LoggedIn, LdapLoginError> {
     let started = Instant::now();
-    let outcome = tokio::time::timeout(NO_HANG, authenticate(settings, bind_password, username, password))
-        .await
-        .unwrap_or_else(|_| panic!("authenticate({username:?}) against {} hung for {NO_HANG:?}", settings.url));
+    let outcome =
+        tokio::time::timeout(NO_HANG, authenticate(&loopback_guard(), settings, bind_password, username, password))
+            .await
+            .unwrap_or_else(|_| panic!("authenticate({username:?}) against {} hung for {NO_HANG:?}", settings.url));
     eprintln!("login {username:?} at {}: {:?} in {:?}", settings.url, outcome, started.elapsed());
     outcome
 }

@@ -5,13 +5,14 @@ use confer_api::login::LoggedIn;
 use confer_api::login::oidc::{self, OidcLoginError, PendingLogin};
 use confer_store::domain::OidcSettings;
 use confer_tests::oidc_provider::{ProviderConfig, SigningKey, TestProvider};
+use confer_tests::outbound::loopback_http;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Starts a login, logs `login` in through the provider's form, and answers what
 /// `finish` needs.
 async fn log_in(provider: &TestProvider, settings: &OidcSettings, login: &str) -> (PendingLogin, String) {
-    let (url, pending) = oidc::begin(settings, &provider.redirect_uri).await.expect("begin");
+    let (url, pending) = oidc::begin(&loopback_http(), settings, &provider.redirect_uri).await.expect("begin");
     let password = provider.account(login).password.clone();
     let back = provider.log_in(&url, login, &password).await.expect("the provider sends the browser back");
     assert_eq!(back.state.as_deref(), Some(pending.state.as_str()), "state comes back as sent");
@@ -67,7 +68,7 @@ async fn ann_logs_in_and_moderates_by_group() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
 
-    let (url, pending) = oidc::begin(&settings, &provider.redirect_uri).await.expect("begin");
+    let (url, pending) = oidc::begin(&loopback_http(), &settings, &provider.redirect_uri).await.expect("begin");
     let parsed = reqwest::Url::parse(&url).expect("an authorization URL");
     let query: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
     assert!(url.starts_with(&format!("{}/auth?", provider.issuer)), "{url}");
@@ -82,9 +83,10 @@ async fn ann_logs_in_and_moderates_by_group() {
 
     let back = provider.log_in(&url, "ann", "ann-pass").await.expect("sent back");
     assert_eq!(back.state.as_deref(), Some(pending.state.as_str()));
-    let who = oidc::finish(&settings, Some(&provider.client_secret), &pending, &back.code.expect("code"))
-        .await
-        .expect("finish");
+    let who =
+        oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &back.code.expect("code"))
+            .await
+            .expect("finish");
     assert_eq!(
         who,
         LoggedIn {
@@ -106,7 +108,9 @@ async fn bob_in_no_group_is_no_moderator() {
     assert_eq!(raw["name"], "Bob Example");
 
     let (pending, code) = log_in(&provider, &settings, "bob").await;
-    let who = oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await.expect("finish");
+    let who = oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code)
+        .await
+        .expect("finish");
     assert_eq!(who.subject, "bob");
     assert_eq!(who.name, "Bob Example");
     assert_eq!(who.email.as_deref(), Some("bob@example.org"));
@@ -118,7 +122,9 @@ async fn without_a_moderator_claim_everyone_moderates() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(None, None);
     let (pending, code) = log_in(&provider, &settings, "bob").await;
-    let who = oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await.expect("finish");
+    let who = oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code)
+        .await
+        .expect("finish");
     assert_eq!(who.subject, "bob");
     assert!(who.moderator, "with no rule, every authenticated person moderates");
 }
@@ -137,7 +143,9 @@ async fn claims_the_id_token_leaves_out_come_from_userinfo() {
     }
 
     let (pending, code) = log_in(&provider, &settings, "ann").await;
-    let who = oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await.expect("finish");
+    let who = oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code)
+        .await
+        .expect("finish");
     assert_eq!(
         who,
         LoggedIn {
@@ -149,7 +157,9 @@ async fn claims_the_id_token_leaves_out_come_from_userinfo() {
     );
 
     let (pending, code) = log_in(&provider, &settings, "bob").await;
-    let who = oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await.expect("finish");
+    let who = oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code)
+        .await
+        .expect("finish");
     assert_eq!(who.name, "Bob Example");
     assert!(!who.moderator);
 }
@@ -158,7 +168,7 @@ async fn claims_the_id_token_leaves_out_come_from_userinfo() {
 async fn a_provider_that_rotated_its_key_is_rediscovered() {
     let first = TestProvider::start(ProviderConfig::new());
     let settings = first.settings(Some("groups"), Some("moderators"));
-    oidc::begin(&settings, &first.redirect_uri).await.expect("discovery, cached with the first key");
+    oidc::begin(&loopback_http(), &settings, &first.redirect_uri).await.expect("discovery, cached with the first key");
     let port = first.port();
     drop(first);
 
@@ -170,7 +180,8 @@ async fn a_provider_that_rotated_its_key_is_rediscovered() {
     });
     assert_eq!(second.settings(None, None).issuer, settings.issuer);
     let (pending, code) = log_in(&second, &settings, "ann").await;
-    let who = oidc::finish(&settings, Some(&second.client_secret), &pending, &code).await.expect("finish");
+    let who =
+        oidc::finish(&loopback_http(), &settings, Some(&second.client_secret), &pending, &code).await.expect("finish");
     assert_eq!(who.subject, "ann");
     assert!(who.moderator);
 }
@@ -179,7 +190,7 @@ async fn a_provider_that_rotated_its_key_is_rediscovered() {
 async fn a_wrong_password_never_comes_back() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let (url, _pending) = oidc::begin(&settings, &provider.redirect_uri).await.expect("begin");
+    let (url, _pending) = oidc::begin(&loopback_http(), &settings, &provider.redirect_uri).await.expect("begin");
     let err = provider.log_in(&url, "ann", "bob-pass").await.expect_err("a wrong password is refused");
     assert!(err.contains("HTTP 401") && err.contains("Wrong login or password"), "{err}");
     let err = provider.log_in(&url, "nobody", "ann-pass").await.expect_err("an unknown login is refused");
@@ -190,12 +201,12 @@ async fn a_wrong_password_never_comes_back() {
 async fn the_nonce_of_another_login_makes_the_id_token_invalid() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let (_, other) = oidc::begin(&settings, &provider.redirect_uri).await.expect("begin another");
+    let (_, other) = oidc::begin(&loopback_http(), &settings, &provider.redirect_uri).await.expect("begin another");
     let (pending, code) = log_in(&provider, &settings, "ann").await;
     // The code and its PKCE verifier belong together; the nonce is the other login's.
     let mixed = PendingLogin { nonce: other.nonce.clone(), ..pending };
     let message = expect_invalid_id_token(
-        oidc::finish(&settings, Some(&provider.client_secret), &mixed, &code).await,
+        oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &mixed, &code).await,
         "another login's nonce",
     );
     assert!(message.contains("nonce"), "{message}");
@@ -205,10 +216,10 @@ async fn the_nonce_of_another_login_makes_the_id_token_invalid() {
 async fn the_pending_login_of_another_login_is_refused() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let (_, other) = oidc::begin(&settings, &provider.redirect_uri).await.expect("begin another");
+    let (_, other) = oidc::begin(&loopback_http(), &settings, &provider.redirect_uri).await.expect("begin another");
     let (_, code) = log_in(&provider, &settings, "ann").await;
     // The whole pending login of another: its PKCE verifier does not match this code.
-    match oidc::finish(&settings, Some(&provider.client_secret), &other, &code).await {
+    match oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &other, &code).await {
         Err(OidcLoginError::Refused(message)) => assert!(message.contains("invalid_grant"), "{message}"),
         other => panic!("expected Refused, got {other:?}"),
     }
@@ -219,8 +230,8 @@ async fn a_code_used_twice_is_refused() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
     let (pending, code) = log_in(&provider, &settings, "ann").await;
-    oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await.expect("first use");
-    match oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await {
+    oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code).await.expect("first use");
+    match oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code).await {
         Err(OidcLoginError::Refused(message)) => assert!(message.contains("invalid_grant"), "{message}"),
         other => panic!("expected Refused, got {other:?}"),
     }
@@ -231,7 +242,7 @@ async fn a_wrong_client_secret_is_refused() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
     let (pending, code) = log_in(&provider, &settings, "ann").await;
-    let result = oidc::finish(&settings, Some("not-the-secret"), &pending, &code).await;
+    let result = oidc::finish(&loopback_http(), &settings, Some("not-the-secret"), &pending, &code).await;
     match result {
         Err(OidcLoginError::Refused(message)) => {
             assert!(message.contains("invalid_client"), "{message}");
@@ -246,7 +257,7 @@ async fn an_id_token_signed_with_the_provider_key_is_accepted() {
     // The control for the forgeries below: the harness signs tokens the verifier accepts.
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let metadata = oidc::provider_metadata(&settings).await.expect("discovery");
+    let metadata = oidc::provider_metadata(&loopback_http(), &settings).await.expect("discovery");
     let mut claims = id_token_claims(&provider, "n-1");
     claims["groups"] = json!(["moderators"]);
     claims["name"] = json!("Ann Example");
@@ -260,7 +271,7 @@ async fn an_id_token_signed_with_the_provider_key_is_accepted() {
 async fn a_forged_id_token_is_invalid() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let metadata = oidc::provider_metadata(&settings).await.expect("discovery");
+    let metadata = oidc::provider_metadata(&loopback_http(), &settings).await.expect("discovery");
     let forger = SigningKey::generate("forger");
     let claims = id_token_claims(&provider, "n-1");
 
@@ -303,7 +314,7 @@ async fn a_forged_id_token_is_invalid() {
 async fn an_expired_id_token_is_invalid() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let metadata = oidc::provider_metadata(&settings).await.expect("discovery");
+    let metadata = oidc::provider_metadata(&loopback_http(), &settings).await.expect("discovery");
     let now = chrono::Utc::now().timestamp();
     let mut claims = id_token_claims(&provider, "n-1");
     claims["iat"] = json!(now - 600);
@@ -320,7 +331,7 @@ async fn an_expired_id_token_is_invalid() {
 async fn an_id_token_for_another_audience_is_invalid() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let metadata = oidc::provider_metadata(&settings).await.expect("discovery");
+    let metadata = oidc::provider_metadata(&loopback_http(), &settings).await.expect("discovery");
     let mut claims = id_token_claims(&provider, "n-1");
     claims["aud"] = json!("some-other-client");
     let message = expect_invalid_id_token(
@@ -340,7 +351,7 @@ async fn an_id_token_for_another_audience_is_invalid() {
 async fn an_id_token_from_another_issuer_or_without_nonce_is_invalid() {
     let provider = TestProvider::start(ProviderConfig::new());
     let settings = provider.settings(Some("groups"), Some("moderators"));
-    let metadata = oidc::provider_metadata(&settings).await.expect("discovery");
+    let metadata = oidc::provider_metadata(&loopback_http(), &settings).await.expect("discovery");
     let mut claims = id_token_claims(&provider, "n-1");
     claims["iss"] = json!("http://127.0.0.1:1");
     let message = expect_invalid_id_token(
@@ -364,10 +375,10 @@ async fn a_provider_that_is_down_is_unavailable_promptly() {
     provider.kill();
 
     let outcome = tokio::time::timeout(Duration::from_secs(20), async {
-        let finished = oidc::finish(&settings, Some(&provider.client_secret), &pending, &code).await;
+        let finished = oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code).await;
         // A tenant whose provider was never reached (nothing cached for it).
         let other = OidcSettings { issuer: provider.issuer.replace("127.0.0.1", "localhost"), ..settings.clone() };
-        let begun = oidc::begin(&other, &provider.redirect_uri).await;
+        let begun = oidc::begin(&loopback_http(), &other, &provider.redirect_uri).await;
         (finished, begun)
     })
     .await
@@ -386,6 +397,6 @@ async fn an_http_issuer_off_loopback_is_misconfigured() {
         moderator_claim: None,
         moderator_value: None,
     };
-    let result = oidc::begin(&settings, "https://meet.example.org/callback").await;
+    let result = oidc::begin(&loopback_http(), &settings, "https://meet.example.org/callback").await;
     assert!(matches!(result, Err(OidcLoginError::Misconfigured(_))), "{:?}", result.map(|_| ()));
 }

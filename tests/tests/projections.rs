@@ -101,7 +101,7 @@ async fn rebuilt_read_models_equal_the_live_ones() {
             Method::PATCH,
             "/v1/settings",
             Some(json!({"lobby": true, "max_participants": 30,
-            "ldap": {"url": "ldap://127.0.0.1", "base_dn": "dc=x", "bind_password": "pw"}})),
+            "ldap": {"url": "ldap://127.0.0.1", "base_dn": "dc=x", "bind_dn": "cn=svc,dc=x", "bind_password": "pw"}})),
         )
         .await;
         let (_, u) = p

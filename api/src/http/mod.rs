@@ -58,6 +58,9 @@ pub struct AppState {
     pub jwks: moka::sync::Cache<String, std::sync::Arc<serde_json::Value>>,
     /// Where settings and certificate changes are announced to media nodes, when there is a Redis.
     pub node_announcer: Option<crate::node_announcer::NodeAnnouncer>,
+    /// The one way to tenants' directories and providers: the outbound guard, and
+    /// the HTTP client that goes through it.
+    pub outbound: confer_outbound::OutboundHttp,
 }
 
 #[derive(OpenApi)]

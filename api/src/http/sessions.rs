@@ -146,9 +146,15 @@ pub async fn password(
         AuthMode::Ldap => {
             let directory = settings.ldap.as_ref().ok_or_else(|| method_not_enabled("a password", settings.auth))?;
             let bind_password = open_secret(&key, directory.bind_password.as_ref())?;
-            let who = ldap::authenticate(directory, bind_password.as_deref(), &login.username, &login.password)
-                .await
-                .map_err(|e| match e {
+            let who = ldap::authenticate(
+                state.outbound.guard(),
+                directory,
+                bind_password.as_deref(),
+                &login.username,
+                &login.password,
+            )
+            .await
+            .map_err(|e| match e {
                 ldap::LdapLoginError::InvalidCredentials => invalid_credentials(),
                 ldap::LdapLoginError::Unavailable(message) => {
                     ApiError::Unavailable { code: "directory_unavailable", message }
@@ -208,7 +214,7 @@ pub async fn oidc_start(
         return Err(crate::domain::FieldError::new("redirect_uri", "redirect_uri must be an http(s) URL").into());
     }
     let (authorization_url, login) =
-        oidc::begin(provider, &redirect_uri).await.map_err(|e| provider_error(&slug, e))?;
+        oidc::begin(&state.outbound, provider, &redirect_uri).await.map_err(|e| provider_error(&slug, e))?;
     let pending = SealedPending { login, expires_at: Utc::now().timestamp() + OIDC_PENDING_SECONDS };
     let json = serde_json::to_string(&pending).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Created().json(OidcStarted { authorization_url, pending: key.seal(&json).0 }))
@@ -239,7 +245,7 @@ pub async fn oidc_callback(
         return Err(stale());
     }
     let secret = open_secret(&key, provider.client_secret.as_ref())?;
-    let who = oidc::finish(provider, secret.as_deref(), &pending.login, &callback.code)
+    let who = oidc::finish(&state.outbound, provider, secret.as_deref(), &pending.login, &callback.code)
         .await
         .map_err(|e| provider_error(&slug, e))?;
     Ok(HttpResponse::Created().json(session_for(&state, auth.tenant_id, &slug, &key, LoginMethod::Oidc, who)?))

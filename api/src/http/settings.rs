@@ -6,13 +6,18 @@ use super::auth::{Authenticated, NodeOrAdmin};
 use super::command::{Command, CommandRequest, Reply, Started};
 use super::extract::{JsonBody, if_match};
 use super::{ApiError, AppState};
-use crate::domain::{AuthMode, DomainEvent, FieldError, LdapSettings, OidcSettings, StreamId, TenantSettings};
+use crate::domain::{
+    AuthMode, DomainEvent, FieldError, LdapSettings, OidcSettings, SealedSecret, StreamId, TenantSettings,
+};
 use crate::secrets::DataKey;
 use crate::store::{ExpectedVersion, Scope, StoreError, tenants};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use confer_outbound::OutboundGuard;
 use confer_vocabulary::node_api::{NodeSettings, paths};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use url::Url;
 use utoipa::ToSchema;
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -150,80 +155,234 @@ fn required(field: &'static str, value: String) -> Result<String, FieldError> {
     crate::domain::parse_text(field, &value, 1000)
 }
 
-fn ldap_settings(input: LdapInput, previous: Option<&LdapSettings>, key: &DataKey) -> Result<LdapSettings, FieldError> {
-    let url = input.url.trim().to_owned();
-    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) || url.len() < 10 {
-        return Err(FieldError::new("ldap.url", "ldap.url must start with ldap:// or ldaps://"));
+/// A setting string holds no control character: a CR, LF or NUL in a DN, a password
+/// or a URL would be sent as it is to whatever the setting names. A PEM keeps its
+/// line breaks.
+fn no_control(field: &'static str, value: &str, line_breaks: bool) -> Result<(), FieldError> {
+    let allowed = |c: char| line_breaks && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(FieldError::new(field, format!("{field} must not contain control characters")));
     }
+    Ok(())
+}
+
+fn optional_text(field: &'static str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => {
+            no_control(field, v, false)?;
+            Ok(Some(v.to_owned()))
+        }
+    }
+}
+
+fn optional_dn(field: &'static str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(dn) => crate::domain::parse_distinguished_name(field, dn).map(Some),
+    }
+}
+
+/// A secret the admin sent: sealed. Not sent: the stored one is kept only while it still
+/// goes where it went (`same_destination`); otherwise the admin must send it again, so
+/// that whoever can change the settings cannot redirect the secret to a server of theirs.
+fn follow_secret(
+    field: &'static str,
+    sent: Option<String>,
+    stored: Option<&SealedSecret>,
+    same_destination: bool,
+    moved: &str,
+    key: &DataKey,
+) -> Result<Option<SealedSecret>, FieldError> {
+    match sent {
+        Some(s) if s.is_empty() => Err(FieldError::new(field, format!("{field} must not be empty"))),
+        Some(s) => {
+            no_control(field, &s, false)?;
+            Ok(Some(key.seal(&s)))
+        }
+        None if stored.is_some() && !same_destination => Err(FieldError::new(
+            field,
+            format!("{field} must be sent again when {moved} changes (the stored one is not sent to a new place)"),
+        )),
+        None => Ok(stored.cloned()),
+    }
+}
+
+/// Refuses an address the outbound guard would refuse at login anyway, so that the
+/// admin learns it now. Names are checked when they are resolved, at each login.
+/// (For `ldap://` URLs the `url` crate keeps an IPv4 host as an opaque name, so the
+/// host's text is read here.)
+fn reachable_literal(
+    field: &'static str,
+    host: Option<&str>,
+    port: u16,
+    guard: &OutboundGuard,
+) -> Result<(), FieldError> {
+    let Some(host) = host.filter(|h| !h.is_empty()) else {
+        return Err(FieldError::new(field, format!("{field} must name a host")));
+    };
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let Ok(ip) = bare.parse::<IpAddr>() else { return Ok(()) };
+    guard
+        .check(SocketAddr::new(ip, port))
+        .map_err(|refusal| FieldError::new(field, format!("{field} cannot be used: {refusal}")))
+}
+
+fn ldap_settings(
+    input: LdapInput,
+    previous: Option<&LdapSettings>,
+    key: &DataKey,
+    guard: &OutboundGuard,
+) -> Result<LdapSettings, FieldError> {
+    let url = input.url.trim().to_owned();
+    no_control("ldap.url", &url, false)?;
+    let parsed = Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "ldap" | "ldaps"));
+    let Some(parsed) = parsed.filter(|u| u.host_str().is_some_and(|h| !h.is_empty())) else {
+        return Err(FieldError::new("ldap.url", "ldap.url must be ldap://host[:port] or ldaps://host[:port]"));
+    };
+    if !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(FieldError::new(
+            "ldap.url",
+            "ldap.url must be ldap://host[:port] or ldaps://host[:port], nothing more",
+        ));
+    }
+    let port = parsed.port().unwrap_or(if parsed.scheme() == "ldaps" { 636 } else { 389 });
+    reachable_literal("ldap.url", parsed.host_str(), port, guard)?;
     let user_filter = input.user_filter.unwrap_or_else(|| "(uid=%u)".into());
+    no_control("ldap.user_filter", &user_filter, false)?;
     if !user_filter.starts_with('(') || !user_filter.ends_with(')') || !user_filter.contains("%u") {
         return Err(FieldError::new(
             "ldap.user_filter",
             "ldap.user_filter must be a parenthesised filter containing %u",
         ));
     }
-    if let Some(t) = &input.user_dn_template
-        && !t.contains("%u")
-    {
-        return Err(FieldError::new("ldap.user_dn_template", "ldap.user_dn_template must contain %u"));
-    }
-    if let Some(pem) = &input.ca_pem
-        && !pem.contains("-----BEGIN CERTIFICATE-----")
-    {
-        return Err(FieldError::new("ldap.ca_pem", "ldap.ca_pem must be a PEM certificate"));
+    let user_dn_template = match input.user_dn_template.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(crate::domain::parse_distinguished_name_template("ldap.user_dn_template", t)?),
+    };
+    if let Some(pem) = &input.ca_pem {
+        no_control("ldap.ca_pem", pem, true)?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(FieldError::new("ldap.ca_pem", "ldap.ca_pem must be a PEM certificate"));
+        }
     }
     let timeout_secs = input.timeout_secs.unwrap_or(5);
     if !(1..=60).contains(&timeout_secs) {
         return Err(FieldError::new("ldap.timeout_secs", "ldap.timeout_secs must be 1 to 60"));
     }
-    let bind_password = match input.bind_password {
-        Some(p) if p.is_empty() => {
-            return Err(FieldError::new("ldap.bind_password", "ldap.bind_password must not be empty"));
+    let bind_dn = optional_dn("ldap.bind_dn", input.bind_dn)?;
+    // The service account's password goes to `url` as `bind_dn`, over the TLS chosen.
+    let same_destination = previous.is_some_and(|p| {
+        p.url == url
+            && p.bind_dn == bind_dn
+            && (p.starttls == input.starttls || input.starttls)
+            && p.ca_pem == input.ca_pem
+    });
+    let bind_password = match (&bind_dn, input.bind_password) {
+        // Without a service account there is nothing to send a password as.
+        (None, Some(_)) => {
+            return Err(FieldError::new("ldap.bind_password", "ldap.bind_password is only used with ldap.bind_dn"));
         }
-        Some(p) => Some(key.seal(&p)),
-        None => previous.and_then(|p| p.bind_password.clone()),
+        (None, None) => None,
+        (Some(_), sent) => follow_secret(
+            "ldap.bind_password",
+            sent,
+            previous.and_then(|p| p.bind_password.as_ref()),
+            same_destination,
+            "ldap.url, ldap.bind_dn or the TLS settings",
+            key,
+        )?,
     };
     Ok(LdapSettings {
         url,
-        bind_dn: input.bind_dn.filter(|d| !d.trim().is_empty()),
         bind_password,
-        base_dn: required("ldap.base_dn", input.base_dn)?,
+        bind_dn,
+        base_dn: crate::domain::parse_distinguished_name("ldap.base_dn", &input.base_dn)?,
         user_filter,
-        user_dn_template: input.user_dn_template,
-        moderator_group: input.moderator_group.filter(|g| !g.trim().is_empty()),
+        user_dn_template,
+        moderator_group: optional_dn("ldap.moderator_group", input.moderator_group)?,
         starttls: input.starttls,
         ca_pem: input.ca_pem,
         timeout_secs,
     })
 }
 
-fn oidc_settings(input: OidcInput, previous: Option<&OidcSettings>, key: &DataKey) -> Result<OidcSettings, FieldError> {
-    let issuer = input.issuer.trim().trim_end_matches('/').to_owned();
-    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) || issuer.len() < 10 {
-        return Err(FieldError::new("oidc.issuer", "oidc.issuer must be an http(s) URL"));
-    }
-    let client_secret = match input.client_secret {
-        Some(s) if s.is_empty() => {
-            return Err(FieldError::new("oidc.client_secret", "oidc.client_secret must not be empty"));
-        }
-        Some(s) => Some(key.seal(&s)),
-        None => previous.and_then(|p| p.client_secret.clone()),
+/// The issuer: an http(s) URL with a host and a path, nothing else (a query or a
+/// fragment would make discovery fetch another path than the well-known one).
+fn issuer(value: &str, guard: &OutboundGuard) -> Result<String, FieldError> {
+    const FIELD: &str = "oidc.issuer";
+    let issuer = value.trim().trim_end_matches('/').to_owned();
+    no_control(FIELD, &issuer, false)?;
+    let refuse = || {
+        FieldError::new(
+            FIELD,
+            "oidc.issuer must be an http(s) URL of a host and a path, without a query, a fragment or a user",
+        )
     };
+    let url = Url::parse(&issuer).map_err(|_| refuse())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || issuer.contains(['?', '#'])
+    {
+        return Err(refuse());
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    reachable_literal(FIELD, url.host_str(), port, guard)?;
+    Ok(issuer)
+}
+
+fn oidc_settings(
+    input: OidcInput,
+    previous: Option<&OidcSettings>,
+    key: &DataKey,
+    guard: &OutboundGuard,
+) -> Result<OidcSettings, FieldError> {
+    let issuer = issuer(&input.issuer, guard)?;
+    let client_id = required("oidc.client_id", input.client_id)?;
+    // The client secret goes to the issuer's token endpoint, for this client.
+    let same_destination = previous.is_some_and(|p| p.issuer == issuer && p.client_id == client_id);
+    let client_secret = follow_secret(
+        "oidc.client_secret",
+        input.client_secret,
+        previous.and_then(|p| p.client_secret.as_ref()),
+        same_destination,
+        "oidc.issuer or oidc.client_id",
+        key,
+    )?;
     let scopes = input.scopes.unwrap_or_else(|| vec!["profile".into(), "email".into()]);
     if scopes.iter().any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(FieldError::new("oidc.scopes", "oidc.scopes must be non-empty words without spaces"));
     }
     Ok(OidcSettings {
         issuer,
-        client_id: required("oidc.client_id", input.client_id)?,
+        client_id,
         client_secret,
         scopes,
-        moderator_claim: input.moderator_claim.filter(|c| !c.is_empty()),
-        moderator_value: input.moderator_value,
+        moderator_claim: optional_text("oidc.moderator_claim", input.moderator_claim)?,
+        moderator_value: match input.moderator_value {
+            Some(v) => {
+                no_control("oidc.moderator_value", &v, false)?;
+                Some(v)
+            }
+            None => None,
+        },
     })
 }
 
-fn apply(current: &TenantSettings, patch: PatchSettings, key: &DataKey) -> Result<TenantSettings, FieldError> {
+fn apply(
+    current: &TenantSettings,
+    patch: PatchSettings,
+    key: &DataKey,
+    guard: &OutboundGuard,
+) -> Result<TenantSettings, FieldError> {
     let mut next = current.clone();
     if let Some(auth) = patch.auth {
         next.auth = auth;
@@ -241,10 +400,10 @@ fn apply(current: &TenantSettings, patch: PatchSettings, key: &DataKey) -> Resul
         next.lobby = l;
     }
     if let Some(ldap) = patch.ldap {
-        next.ldap = ldap.map(|l| ldap_settings(l, current.ldap.as_ref(), key)).transpose()?;
+        next.ldap = ldap.map(|l| ldap_settings(l, current.ldap.as_ref(), key, guard)).transpose()?;
     }
     if let Some(oidc) = patch.oidc {
-        next.oidc = oidc.map(|o| oidc_settings(o, current.oidc.as_ref(), key)).transpose()?;
+        next.oidc = oidc.map(|o| oidc_settings(o, current.oidc.as_ref(), key, guard)).transpose()?;
     }
     next.check_complete()?;
     Ok(next)
@@ -284,7 +443,7 @@ pub async fn patch(
     }
     let key = state.tenant_keys.load(cmd.tx().await?, auth.tenant_id).await?;
     let current = row.settings()?;
-    let next = apply(&current, body.value, &key)?;
+    let next = apply(&current, body.value, &key, state.outbound.guard())?;
     let mut version = row.version;
     let changed = next != current;
     if changed {

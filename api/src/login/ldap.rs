@@ -28,13 +28,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry, SearchOptions, SearchResult};
+use ldap3::{
+    LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope, SearchEntry, SearchOptions, SearchResult, StdStream,
+};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::LoggedIn;
 use crate::domain::LdapSettings;
+use confer_outbound::{OutboundError, OutboundGuard};
 
 /// The filter used when the tenant's `user_filter` is empty.
 pub const DEFAULT_USER_FILTER: &str = "(uid=%u)";
@@ -72,12 +75,13 @@ use LdapLoginError::{InvalidCredentials, Misconfigured, Unavailable};
 /// `bind_password` is the service account's password, already unsealed by the caller
 /// (needed when `settings.bind_dn` is set).
 pub async fn authenticate(
+    guard: &OutboundGuard,
     settings: &LdapSettings,
     bind_password: Option<&str>,
     username: &str,
     password: &str,
 ) -> Result<LoggedIn, LdapLoginError> {
-    let outcome = login(settings, bind_password, username, password).await;
+    let outcome = login(guard, settings, bind_password, username, password).await;
     let server = settings.url.as_str();
     // Bounded, so that a megabyte of "user name" cannot flood the log.
     let username: String = username.chars().take(MAX_USERNAME_CHARS).collect();
@@ -125,6 +129,12 @@ fn plan<'a>(
 ) -> Result<Plan<'a>, LdapLoginError> {
     match settings.bind_dn.as_deref().map(str::trim).filter(|dn| !dn.is_empty()) {
         Some(service_dn) => {
+            // Refused when saved; a row from before that check must not send one either.
+            if service_dn.chars().any(char::is_control)
+                || bind_password.is_some_and(|p| p.chars().any(char::is_control))
+            {
+                return Err(Misconfigured("the service account's DN or password holds a control character".into()));
+            }
             // An empty password would make an unauthenticated bind, which "succeeds".
             let service_password = bind_password
                 .filter(|p| !p.is_empty())
@@ -173,6 +183,7 @@ fn plausible_username(username: &str) -> bool {
 }
 
 async fn login(
+    guard: &OutboundGuard,
     settings: &LdapSettings,
     bind_password: Option<&str>,
     username: &str,
@@ -189,7 +200,7 @@ async fn login(
         return Err(InvalidCredentials);
     }
     let plan = plan(settings, bind_password, username)?;
-    let mut conn = Connection::open(settings).await?;
+    let mut conn = Connection::open(guard, settings).await?;
     let who = match plan {
         Plan::SearchThenBind { service_dn, service_password, filter } => {
             search_then_bind(&mut conn, settings, service_dn, service_password, &filter, username, password).await?
@@ -359,21 +370,35 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    async fn open(settings: &LdapSettings) -> Result<Self, LdapLoginError> {
+    async fn open(guard: &OutboundGuard, settings: &LdapSettings) -> Result<Self, LdapLoginError> {
         let url = settings.url.trim().to_owned();
         let secs = settings.timeout_secs.clamp(MIN_TIMEOUT_SECS, MAX_TIMEOUT_SECS);
         let timeout = Duration::from_secs(u64::from(secs));
-        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        let tls = match scheme.as_deref() {
-            Some("ldaps") => true,
-            Some("ldap") => settings.starttls,
+        let parsed = url::Url::parse(&url).map_err(|_| Misconfigured(format!("the URL {url:?} is not valid")))?;
+        let (tls, default_port) = match parsed.scheme() {
+            "ldaps" => (true, 636),
+            "ldap" => (settings.starttls, 389),
             _ => return Err(Misconfigured(format!("the URL {url:?} is not ldap:// or ldaps://"))),
         };
-        let mut conn_settings = LdapConnSettings::new().set_conn_timeout(timeout).set_starttls(settings.starttls);
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Misconfigured(format!("the URL {url:?} names no host")))?;
+        let port = parsed.port().unwrap_or(default_port);
+        // Through the outbound guard: the address actually connected to is checked, so
+        // a name that resolves to a special network or a platform service is refused.
+        let stream =
+            confer_outbound::connect(guard, host, port, timeout).await.map_err(|error| outbound_error(&url, &error))?;
+        let stream =
+            stream.into_std().map_err(|error| connect_error(&url, secs, tls, LdapError::Io { source: error }))?;
+        let mut conn_settings = LdapConnSettings::new()
+            .set_conn_timeout(timeout)
+            .set_starttls(settings.starttls)
+            .set_std_stream(StdStream::Tcp(stream));
         if tls {
             conn_settings = conn_settings.set_config(tls_config(settings.ca_pem.as_deref())?);
         }
-        // ldap3's connect timeout covers TCP, StartTLS and the handshake; ours is a backstop.
+        // ldap3's timeout covers StartTLS and the handshake on the stream given; ours is a backstop.
         let connecting = LdapConnAsync::with_settings(conn_settings, &url);
         let (conn, ldap) = match tokio::time::timeout(timeout, connecting).await {
             Ok(Ok(pair)) => pair,
@@ -397,7 +422,11 @@ impl Connection {
         match tokio::time::timeout(self.timeout, op).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(LdapError::FilterParsing)) => Err(Misconfigured(format!("{what}: the filter is not valid"))),
-            Ok(Err(error)) => Err(Unavailable(format!("{}: {what} failed: {error}", self.url))),
+            Ok(Err(error)) => {
+                // The cause may carry the server's words: the log gets it, the tenant does not.
+                tracing::warn!(server = %self.url, %error, "ldap: {what} failed");
+                Err(Unavailable(format!("{}: {what} failed", self.url)))
+            }
             Err(_) => {
                 Err(Unavailable(format!("{}: {what} got no answer within {}s", self.url, self.timeout.as_secs())))
             }
@@ -445,9 +474,11 @@ impl Connection {
     }
 
     /// An error for an operation the server answered with a failure code.
+    /// The server's diagnostic text goes to the log only: errors shown to tenants never
+    /// echo a remote service's reply.
     fn refused(&self, what: &str, result: &LdapResult) -> LdapLoginError {
-        let text = if result.text.is_empty() { String::new() } else { format!(" ({})", result.text) };
-        let message = format!("{}: {what} was refused with result code {}{text}", self.url, result.rc);
+        tracing::warn!(server = %self.url, rc = result.rc, text = %result.text, "ldap: {what} was refused");
+        let message = format!("{}: {what} was refused with result code {}", self.url, result.rc);
         if rc::TRANSIENT.contains(&result.rc) { Unavailable(message) } else { Misconfigured(message) }
     }
 
@@ -462,29 +493,37 @@ fn no_connection_in_time(url: &str, secs: u32, tls: bool) -> LdapLoginError {
     Unavailable(format!("{url} did not {what} within {secs}s"))
 }
 
-/// Describes a failure to connect, StartTLS or handshake.
+/// A connection the outbound guard refused (the settings must change) or could not make.
+fn outbound_error(url: &str, error: &OutboundError) -> LdapLoginError {
+    tracing::warn!(server = url, error = %error.detail(), "ldap: no connection to the directory");
+    if error.is_refused() {
+        Misconfigured(format!("{url} may not be connected to: {error}"))
+    } else {
+        Unavailable(format!("{url}: {error}"))
+    }
+}
+
+/// Describes a failure in StartTLS or the handshake. What the server said and why a
+/// socket failed go to the log, not into the message.
 fn connect_error(url: &str, secs: u32, tls: bool, error: LdapError) -> LdapLoginError {
+    tracing::warn!(server = url, %error, "ldap: setting up the connection failed");
     match error {
         LdapError::Io { source } => {
             let tls = source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
             match tls {
                 Some(tls) => Unavailable(format!("TLS with {url} failed: {tls}")),
-                None => Unavailable(format!("cannot connect to {url}: {source}")),
+                None => Unavailable(format!("the connection to {url} failed")),
             }
         }
         LdapError::Rustls { source } => Unavailable(format!("TLS with {url} failed: {source}")),
-        LdapError::DNSName { source } => {
-            Misconfigured(format!("{url}: the host is not a valid TLS server name: {source}"))
-        }
+        LdapError::DNSName { .. } => Misconfigured(format!("{url}: the host is not a valid TLS server name")),
         LdapError::Timeout { .. } => no_connection_in_time(url, secs, tls),
-        LdapError::LdapResult { result } => Unavailable(format!(
-            "{url} refused StartTLS with result code {}{}",
-            result.rc,
-            if result.text.is_empty() { String::new() } else { format!(" ({})", result.text) }
-        )),
-        LdapError::UrlParsing { source } => Misconfigured(format!("the URL {url:?} is not valid: {source}")),
+        LdapError::LdapResult { result } => {
+            Unavailable(format!("{url} refused StartTLS with result code {}", result.rc))
+        }
+        LdapError::UrlParsing { .. } => Misconfigured(format!("the URL {url:?} is not valid")),
         LdapError::UnknownScheme(scheme) => Misconfigured(format!("the URL {url:?} has an unknown scheme {scheme:?}")),
-        other => Unavailable(format!("cannot connect to {url}: {other}")),
+        _ => Unavailable(format!("the connection to {url} failed")),
     }
 }
 
@@ -667,16 +706,28 @@ PfiYuvH5BfAZuYvY8v4T2zOB/tZPFCeW/A1o7Q==
     async fn refusals_that_need_no_server_do_not_contact_it() {
         let s = settings();
         // The server at port 9 does not exist: any contact would be Unavailable.
-        assert_eq!(authenticate(&s, Some("reader-pass"), "ann", "").await, Err(InvalidCredentials));
-        assert_eq!(authenticate(&s, Some("reader-pass"), "", "x").await, Err(InvalidCredentials));
+        assert_eq!(
+            authenticate(&OutboundGuard::default(), &s, Some("reader-pass"), "ann", "").await,
+            Err(InvalidCredentials)
+        );
+        assert_eq!(
+            authenticate(&OutboundGuard::default(), &s, Some("reader-pass"), "", "x").await,
+            Err(InvalidCredentials)
+        );
         let long = "a".repeat(MAX_USERNAME_CHARS + 1);
-        assert_eq!(authenticate(&s, Some("reader-pass"), &long, "x").await, Err(InvalidCredentials));
+        assert_eq!(
+            authenticate(&OutboundGuard::default(), &s, Some("reader-pass"), &long, "x").await,
+            Err(InvalidCredentials)
+        );
     }
 
     #[tokio::test]
     async fn a_bad_url_is_a_setting_problem() {
         let mut s = settings();
         s.url = "http://127.0.0.1:9".into();
-        assert!(matches!(authenticate(&s, Some("reader-pass"), "ann", "x").await, Err(Misconfigured(_))));
+        assert!(matches!(
+            authenticate(&OutboundGuard::default(), &s, Some("reader-pass"), "ann", "x").await,
+            Err(Misconfigured(_))
+        ));
     }
 }

@@ -14,9 +14,16 @@
 //! Discovery (with the JWKS) is cached per issuer for a few minutes; an ID token signed
 //! with a key the cached JWKS lacks makes one fresh discovery (the provider rotated its
 //! keys). The client secret, codes and tokens never enter an error message or a log.
+//!
+//! Every request (discovery, JWKS, token, userinfo: whatever URLs the provider's
+//! discovery names) goes through the outbound guard ([`OutboundHttp`]): an endpoint in
+//! a special network or at a platform service is refused. The messages never carry
+//! the provider's reply (its HTTP status, body or `error_description`): what it said
+//! goes to the log.
 
 use super::LoggedIn;
 use crate::domain::OidcSettings;
+use confer_outbound::{OutboundError, OutboundHttp};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreGenderClaim, CoreIdTokenVerifier,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
@@ -25,7 +32,7 @@ use openidconnect::{
     AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId,
     ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, IdTokenClaims, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse, UserInfoClaims, UserInfoError, reqwest,
+    SignatureVerificationError, TokenResponse, UserInfoClaims, UserInfoError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -38,10 +45,6 @@ pub const PENDING_LOGIN_TTL_SECS: u64 = 600;
 
 /// How long a provider's discovery document (and its JWKS) is reused.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
-/// Connecting to the provider, at most.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// One request to the provider, at most.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// An ID token issued further in the future than this is refused (clock skew allowance).
 const MAX_ISSUED_AHEAD: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
@@ -120,20 +123,22 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
-/// The HTTP client for providers: no redirects followed (the OAuth 2.0 security
-/// advice against SSRF), bounded waits.
-static HTTP: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("confer/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())
-});
+/// A request that got no answer: refused by the guard (the settings must change) or
+/// not answered. The tenant's message says which endpoint and what failed, nothing
+/// the remote side said.
+fn request_failed(what: &str, e: &OutboundError) -> OidcLoginError {
+    tracing::warn!(error = %e.detail(), "OIDC: {what}: no answer");
+    if e.is_refused() {
+        OidcLoginError::Misconfigured(format!("{what}: {e}"))
+    } else {
+        OidcLoginError::ProviderUnavailable(format!("{what}: {e}"))
+    }
+}
 
-fn http() -> Result<&'static reqwest::Client, OidcLoginError> {
-    HTTP.as_ref().map_err(|e| OidcLoginError::ProviderUnavailable(format!("no HTTP client: {e}")))
+/// An answer that was not what the protocol expects. What it held goes to the log.
+fn unusable_answer(what: &str, detail: &dyn std::fmt::Display) -> OidcLoginError {
+    tracing::warn!(%detail, "OIDC: {what}: unusable answer");
+    OidcLoginError::ProviderUnavailable(format!("{what}: the provider's answer was not usable"))
 }
 
 static DISCOVERY: LazyLock<moka::sync::Cache<String, Arc<CoreProviderMetadata>>> =
@@ -160,22 +165,28 @@ fn issuer_url(issuer: &str) -> Result<IssuerUrl, OidcLoginError> {
 
 /// The provider's discovery document with its JWKS, from the cache unless `fresh`.
 /// Answers whether it came from the cache.
-async fn discover(issuer: &str, fresh: bool) -> Result<(Arc<CoreProviderMetadata>, bool), OidcLoginError> {
+async fn discover(
+    http: &OutboundHttp,
+    issuer: &str,
+    fresh: bool,
+) -> Result<(Arc<CoreProviderMetadata>, bool), OidcLoginError> {
     let url = issuer_url(issuer)?;
     if !fresh && let Some(cached) = DISCOVERY.get(issuer) {
         return Ok((cached, true));
     }
-    let metadata = CoreProviderMetadata::discover_async(url, http()?).await.map_err(|e| {
+    let what = format!("discovery of {issuer}");
+    let metadata = CoreProviderMetadata::discover_async(url, &|request| http.send(request)).await.map_err(|e| {
         use openidconnect::DiscoveryError as D;
         match e {
-            D::Request(e) => OidcLoginError::ProviderUnavailable(format!("discovery of {issuer}: {}", error_chain(&e))),
-            D::Response(status, _, msg) => {
-                OidcLoginError::ProviderUnavailable(format!("discovery of {issuer}: HTTP {status}: {msg}"))
+            D::Request(e) => request_failed(&what, &e),
+            D::Response(status, _, msg) => unusable_answer(&what, &format_args!("HTTP {status}: {msg}")),
+            D::Parse(e) => unusable_answer(&what, &e),
+            D::Validation(msg) => {
+                tracing::warn!(%msg, "OIDC: {what}");
+                OidcLoginError::Misconfigured(format!("{what}: the provider names a different issuer"))
             }
-            D::Parse(e) => OidcLoginError::ProviderUnavailable(format!("discovery of {issuer}: unreadable: {e}")),
-            D::Validation(msg) => OidcLoginError::Misconfigured(format!("discovery of {issuer}: {msg}")),
-            D::UrlParse(e) => OidcLoginError::Misconfigured(format!("discovery of {issuer}: {e}")),
-            other => OidcLoginError::ProviderUnavailable(format!("discovery of {issuer}: {other}")),
+            D::UrlParse(_) => OidcLoginError::Misconfigured(format!("{what}: the discovery URL is not valid")),
+            other => unusable_answer(&what, &other),
         }
     })?;
     let metadata = Arc::new(metadata);
@@ -184,21 +195,26 @@ async fn discover(issuer: &str, fresh: bool) -> Result<(Arc<CoreProviderMetadata
 }
 
 /// The provider's discovery document (with its JWKS), cached for a few minutes.
-pub async fn provider_metadata(settings: &OidcSettings) -> Result<Arc<CoreProviderMetadata>, OidcLoginError> {
-    discover(&settings.issuer, false).await.map(|(m, _)| m)
+pub async fn provider_metadata(
+    http: &OutboundHttp,
+    settings: &OidcSettings,
+) -> Result<Arc<CoreProviderMetadata>, OidcLoginError> {
+    discover(http, &settings.issuer, false).await.map(|(m, _)| m)
 }
 
-/// A message with the causes of an error (the reqwest error alone says "error sending
-/// request"). URLs in it are endpoints, never carrying a code or a token.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// What an OAuth error code (RFC 6749 §5.2) means, in the platform's words: the
+/// provider's own `error_description` is not shown.
+fn token_refusal(error: &openidconnect::core::CoreErrorResponseType) -> &'static str {
+    use openidconnect::core::CoreErrorResponseType as E;
+    match error {
+        E::InvalidGrant => "invalid_grant: the code is used, expired or another login's",
+        E::InvalidClient => "invalid_client: the client ID or secret is not accepted",
+        E::UnauthorizedClient => "unauthorized_client: this client may not use the authorization code flow",
+        E::InvalidRequest => "invalid_request: the provider did not accept the request",
+        E::InvalidScope => "invalid_scope: the provider did not accept the scopes",
+        E::UnsupportedGrantType => "unsupported_grant_type: the provider does not offer the authorization code flow",
+        E::Extension(_) => "the provider refused the code",
     }
-    text
 }
 
 fn redirect_url(redirect_uri: &str) -> Result<RedirectUrl, OidcLoginError> {
@@ -208,9 +224,13 @@ fn redirect_url(redirect_uri: &str) -> Result<RedirectUrl, OidcLoginError> {
 
 /// Starts a login: the provider's authorization URL to send the browser to, and what
 /// to keep until it comes back.
-pub async fn begin(settings: &OidcSettings, redirect_uri: &str) -> Result<(String, PendingLogin), OidcLoginError> {
+pub async fn begin(
+    http: &OutboundHttp,
+    settings: &OidcSettings,
+    redirect_uri: &str,
+) -> Result<(String, PendingLogin), OidcLoginError> {
     let redirect = redirect_url(redirect_uri)?;
-    let (metadata, _) = discover(&settings.issuer, false).await?;
+    let (metadata, _) = discover(http, &settings.issuer, false).await?;
     let client =
         CoreClient::from_provider_metadata((*metadata).clone(), ClientId::new(settings.client_id.clone()), None)
             .set_redirect_uri(redirect);
@@ -235,31 +255,28 @@ pub async fn begin(settings: &OidcSettings, redirect_uri: &str) -> Result<(Strin
 ///
 /// The caller must have found `pending` by the `state` the provider sent back.
 pub async fn finish(
+    http: &OutboundHttp,
     settings: &OidcSettings,
     client_secret: Option<&str>,
     pending: &PendingLogin,
     code: &str,
 ) -> Result<LoggedIn, OidcLoginError> {
-    let (metadata, cached) = discover(&settings.issuer, false).await?;
+    let (metadata, cached) = discover(http, &settings.issuer, false).await?;
     let client = client_for(&metadata, settings, client_secret)?.set_redirect_uri(redirect_url(&pending.redirect_uri)?);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|e| OidcLoginError::Misconfigured(e.to_string()))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-        .request_async(http()?)
+        .request_async(&|request| http.send(request))
         .await
         .map_err(|e| match e {
-            RequestTokenError::ServerResponse(r) => OidcLoginError::Refused(match r.error_description() {
-                Some(d) => format!("{}: {d}", r.error()),
-                None => r.error().to_string(),
-            }),
-            RequestTokenError::Request(e) => {
-                OidcLoginError::ProviderUnavailable(format!("token endpoint: {}", error_chain(&e)))
+            RequestTokenError::ServerResponse(r) => {
+                tracing::info!(issuer = %settings.issuer, error = %r.error(), description = ?r.error_description(), "OIDC: the token endpoint refused the code");
+                OidcLoginError::Refused(token_refusal(r.error()).to_owned())
             }
-            RequestTokenError::Parse(e, _) => {
-                OidcLoginError::ProviderUnavailable(format!("token endpoint: unreadable answer: {e}"))
-            }
-            RequestTokenError::Other(msg) => OidcLoginError::ProviderUnavailable(format!("token endpoint: {msg}")),
+            RequestTokenError::Request(e) => request_failed("token endpoint", &e),
+            RequestTokenError::Parse(e, _) => unusable_answer("token endpoint", &e),
+            RequestTokenError::Other(msg) => unusable_answer("token endpoint", &msg),
         })?;
     let raw = tokens
         .id_token()
@@ -270,7 +287,7 @@ pub async fn finish(
     let claims = match verify(&metadata, &settings.client_id, &raw, &pending.nonce, Some(access_token)) {
         // The provider may have rotated its keys since discovery was cached.
         Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) if cached => {
-            let (metadata, _) = discover(&settings.issuer, true).await?;
+            let (metadata, _) = discover(http, &settings.issuer, true).await?;
             verify(&metadata, &settings.client_id, &raw, &pending.nonce, Some(access_token))
         }
         other => other,
@@ -281,7 +298,7 @@ pub async fn finish(
     let needs_claim = settings.moderator_claim.as_deref().is_some_and(|c| find_claim(&id_claims, c).is_none());
     let wants_profile = (claims.name().is_none() && claims.preferred_username().is_none()) || claims.email().is_none();
     let userinfo = if needs_claim || wants_profile {
-        match userinfo(&client, access_token, &claims).await {
+        match userinfo(http, &client, access_token, &claims).await {
             Ok(info) => info,
             Err(e) if needs_claim => return Err(e),
             Err(e) => {
@@ -320,6 +337,7 @@ fn client_for(
 /// Asks the userinfo endpoint for the claims the ID token left out. `None` when the
 /// provider has no userinfo endpoint.
 async fn userinfo(
+    http: &OutboundHttp,
     client: &ProviderClient,
     access_token: &AccessToken,
     claims: &ConferIdTokenClaims,
@@ -327,14 +345,12 @@ async fn userinfo(
     let Ok(request) = client.user_info(access_token.clone(), Some(claims.subject().clone())) else {
         return Ok(None);
     };
-    let info: ConferUserInfo = request.request_async(http()?).await.map_err(|e| match e {
+    let info: ConferUserInfo = request.request_async(&|request| http.send(request)).await.map_err(|e| match e {
         UserInfoError::ClaimsVerification(e) => OidcLoginError::InvalidIdToken(format!("userinfo: {e}")),
-        UserInfoError::Request(e) => OidcLoginError::ProviderUnavailable(format!("userinfo: {}", error_chain(&e))),
-        UserInfoError::Response(status, _, msg) => {
-            OidcLoginError::ProviderUnavailable(format!("userinfo: HTTP {status}: {msg}"))
-        }
-        UserInfoError::Parse(e) => OidcLoginError::ProviderUnavailable(format!("userinfo: unreadable answer: {e}")),
-        other => OidcLoginError::ProviderUnavailable(format!("userinfo: {other}")),
+        UserInfoError::Request(e) => request_failed("userinfo", &e),
+        UserInfoError::Response(status, _, msg) => unusable_answer("userinfo", &format_args!("HTTP {status}: {msg}")),
+        UserInfoError::Parse(e) => unusable_answer("userinfo", &e),
+        other => unusable_answer("userinfo", &other),
     })?;
     Ok(Some(info))
 }

@@ -3,6 +3,7 @@
 //! record every change.
 
 mod certificate_record;
+mod distinguished_name;
 mod email_address;
 mod events;
 mod field_error;
@@ -14,6 +15,7 @@ mod settings;
 mod user_role;
 
 pub use certificate_record::{CertificateRecord, DomainStage, renewal_time};
+pub use distinguished_name::{parse_distinguished_name, parse_distinguished_name_template};
 pub use email_address::EmailAddress;
 pub use events::{DomainEvent, EventMetadata, StreamId};
 pub use field_error::FieldError;
