@@ -89,6 +89,10 @@ function onFrame(frame) {
   else if (frame.type === 'joined') state.admission?.resolve(frame);
   else if (frame.type === 'join_refused') state.admission?.reject(Object.assign(new Error(frame.message), { code: frame.code }));
   else if (frame.type === 'waiting') showWaiting(frame.reason);
+  else if (frame.type === 'password_tries_locked') {
+    const minutes = Math.max(1, Math.round(frame.retry_after_seconds / 60));
+    notice(`Many wrong passwords were tried for this room from many places: password tries are paused for about ${minutes} min. People already here stay.`);
+  }
   else if (frame.type === 'error') notice(frame.message);
 }
 

@@ -82,6 +82,11 @@ struct Config {
     /// Wrong room-password tries per client address and room, per window.
     #[arg(long, env = "CONFER_PASSWORD_TRIES", default_value_t = 5)]
     password_tries: u32,
+    /// Password tries per room (and login tries per user name) from all networks
+    /// together, per window: over it, that room's (or name's) tries are locked for
+    /// everyone until the window ends, and the room's moderators are told.
+    #[arg(long, env = "CONFER_PASSWORD_TRIES_CEILING", default_value_t = 50)]
+    password_tries_ceiling: u32,
     /// The window of those tries, in seconds (from the first wrong one).
     #[arg(long, env = "CONFER_PASSWORD_WINDOW_SECONDS", default_value_t = 60)]
     password_window_seconds: u64,
@@ -290,9 +295,15 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => {
             let window = std::time::Duration::from_secs(config.password_window_seconds.max(1));
             let prefix = format!("confer:{}", config.tenant);
-            let attempts = PasswordAttempts::connect(url, &prefix, config.password_tries.max(1), window)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach Redis at CONFER_REDIS_URL: {e}"))?;
+            let attempts = PasswordAttempts::connect(
+                url,
+                &prefix,
+                config.password_tries.max(1),
+                config.password_tries_ceiling,
+                window,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at CONFER_REDIS_URL: {e}"))?;
             if let Some(login) = &login {
                 login.limit_attempts(attempts.clone());
             }

@@ -57,6 +57,17 @@ impl Ws {
         Ws { socket, next_id: 1, pushes: vec![] }
     }
 
+    /// A client whose connection comes from `source` (any 127.0.0.0/8 address: each
+    /// is a network of its own to the password counter).
+    async fn connect_from(node: SocketAddr, source: std::net::Ipv4Addr) -> Self {
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.bind(SocketAddr::from((source, 0))).unwrap();
+        let stream = tcp.connect(node).await.unwrap();
+        let plain = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+        let (socket, _) = tokio_tungstenite::client_async(format!("ws://{node}/ws"), plain).await.unwrap();
+        Ws { socket, next_id: 1, pushes: vec![] }
+    }
+
     async fn send_raw(&mut self, text: &str) {
         self.socket.send(Message::text(text.to_owned())).await.unwrap();
     }
@@ -248,7 +259,7 @@ async fn the_sixth_wrong_password_in_a_window_is_refused_even_when_right_and_the
     // A tenant of its own (a fresh key prefix), and a two-second window instead of a minute.
     let prefix = format!("confer-test:{}", uuid::Uuid::new_v4().simple());
     let window = Duration::from_secs(2);
-    let attempts = PasswordAttempts::connect(&redis_url(), &prefix, 5, window).await.expect("the test Redis");
+    let attempts = PasswordAttempts::connect(&redis_url(), &prefix, 5, 50, window).await.expect("the test Redis");
     let node = start_node_counting(75, Some(attempts.clone())).await;
     let (mut ann, _) = Participant::join(node, "vault", "Ann").await;
     assert_eq!(ann.ws.request(json!({"type": "lock", "password": "s3cret"})).await["type"], "ok");
@@ -278,6 +289,108 @@ async fn the_sixth_wrong_password_in_a_window_is_refused_even_when_right_and_the
     let admitted = eve.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "s3cret"})).await;
     assert_eq!(admitted["type"], "joined", "{admitted}");
     let _: () = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
+}
+
+#[actix_web::test]
+async fn fifty_wrong_passwords_at_once_get_at_most_the_limit_through() {
+    let prefix = format!("confer-test:{}", uuid::Uuid::new_v4().simple());
+    let attempts = PasswordAttempts::connect(&redis_url(), &prefix, 5, 500, Duration::from_secs(30))
+        .await
+        .expect("the test Redis");
+    let node = start_node_counting(75, Some(attempts.clone())).await;
+    let (mut ann, _) = Participant::join(node, "vault", "Ann").await;
+    assert_eq!(ann.ws.request(json!({"type": "lock", "password": "s3cret"})).await["type"], "ok");
+
+    let mut sockets = Vec::new();
+    for _ in 0..50 {
+        sockets.push(Ws::connect(node).await);
+    }
+    let tries = sockets
+        .iter_mut()
+        .map(|ws| ws.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "guess"})));
+    let replies = futures_util::future::join_all(tries).await;
+    let wrong = replies.iter().filter(|r| r["code"] == "wrong_password").count();
+    let refused = replies.iter().filter(|r| r["code"] == "too_many_attempts").count();
+    assert_eq!((wrong, refused), (5, 45), "counted before checked: {replies:?}");
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await.unwrap();
+}
+
+#[actix_web::test]
+async fn one_ipv6_64_shares_its_tries_and_a_right_password_gives_its_try_back() {
+    let prefix = format!("confer-test:{}", uuid::Uuid::new_v4().simple());
+    let attempts = PasswordAttempts::connect(&redis_url(), &prefix, 3, 100, Duration::from_secs(30))
+        .await
+        .expect("the test Redis");
+    // Addresses of one /64 count together; another /64 has its own tries.
+    for host in 1..=3u16 {
+        let address = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 7, 0, 0, 0, host);
+        let _wrong = attempts.reserve("vault", address.into()).await.expect("within the limit");
+    }
+    let same_64 = "2001:db8:0:7:ffff::1".parse().unwrap();
+    assert!(matches!(
+        attempts.reserve("vault", same_64).await,
+        Err(confer_media::password_attempts::AttemptsError::TooMany { .. })
+    ));
+    let other_64 = "2001:db8:0:8::1".parse().unwrap();
+    let right = attempts.reserve("vault", other_64).await.expect("another /64");
+    // A try that was right is given back: it does not count toward the limit.
+    attempts.refund(right).await.unwrap();
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let count: u32 = redis::cmd("GET").arg(attempts.key("vault", other_64)).query_async(&mut redis).await.unwrap();
+    assert_eq!(count, 0);
+    assert_eq!(attempts.key("vault", same_64), attempts.key("vault", "2001:db8:0:7::1".parse().unwrap()));
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await.unwrap();
+}
+
+#[actix_web::test]
+async fn tries_sprayed_from_many_addresses_lock_the_rooms_password_and_its_moderators_are_told() {
+    let prefix = format!("confer-test:{}", uuid::Uuid::new_v4().simple());
+    // Two tries per address, six per room from everywhere.
+    let attempts =
+        PasswordAttempts::connect(&redis_url(), &prefix, 2, 6, Duration::from_secs(30)).await.expect("the test Redis");
+    let node = start_node_counting(75, Some(attempts.clone())).await;
+    let (mut ann, _) = Participant::join(node, "vault", "Ann").await;
+    assert_eq!(ann.ws.request(json!({"type": "lock", "password": "s3cret"})).await["type"], "ok");
+    let (mut dee, _) = (Ws::connect(node).await, ());
+    assert_eq!(
+        dee.request(json!({"type": "join", "room": "vault", "name": "Dee", "password": "s3cret"})).await["type"],
+        "joined"
+    );
+
+    // Three addresses, two wrong tries each: the room's six.
+    for last in 2..=4u8 {
+        let mut eve = Ws::connect_from(node, std::net::Ipv4Addr::new(127, 0, 0, last)).await;
+        for _ in 0..2 {
+            let wrong = eve.request(json!({"type": "join", "room": "vault", "name": "Eve", "password": "guess"})).await;
+            assert_eq!(wrong["code"], "wrong_password", "{wrong}");
+        }
+    }
+    // A fresh address with the right password: the room's tries are locked for everyone.
+    let mut late = Ws::connect_from(node, std::net::Ipv4Addr::new(127, 0, 0, 9)).await;
+    let refused = late.request(json!({"type": "join", "room": "vault", "name": "Fay", "password": "s3cret"})).await;
+    assert_eq!(refused["code"], "too_many_attempts", "{refused}");
+    let again = late.request(json!({"type": "join", "room": "vault", "name": "Fay", "password": "s3cret"})).await;
+    assert_eq!(again["code"], "too_many_attempts", "{again}");
+    // The moderator is told, once; the participant who does not moderate is not.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ann.ws.pushes.iter().all(|p| p["type"] != "password_tries_locked") {
+        assert!(Instant::now() < deadline, "the moderator was not told");
+        ann.ws.drain().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let told = ann.ws.take_pushes("password_tries_locked");
+    assert_eq!((told.len(), told[0]["room"].as_str()), (1, Some("vault")), "{told:?}");
+    assert!(told[0]["retry_after_seconds"].as_u64().is_some_and(|s| (1..=30).contains(&s)), "{told:?}");
+    dee.drain().await;
+    assert!(dee.pushes.iter().all(|p| p["type"] != "password_tries_locked"), "{:?}", dee.pushes);
+    // Joins without a password are not tries: the room itself stays usable.
+    assert_eq!(ann.ws.request(json!({"type": "chat", "text": "still here"})).await["type"], "ok");
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await.unwrap();
 }
 
 #[actix_web::test]

@@ -343,6 +343,22 @@ async fn guessing_a_login_password_is_limited_per_user_name_and_address() {
 }
 
 #[tokio::test]
+async fn fifty_wrong_logins_at_once_get_at_most_the_limit_to_the_api() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("gsp")).await;
+    let node = MediaNode::start(&p.base_url, &t, &[("CONFER_PASSWORD_WINDOW_SECONDS", "30")]);
+    p.send(&t, Method::PATCH, "/v1/settings", Some(json!({"auth": "internal"}))).await;
+    node.wait_for_access("internal", true).await;
+    let body = json!({"email": "dee@example.org", "display_name": "Dee", "password": "right-password-1"});
+    assert_eq!(p.send(&t, Method::POST, "/v1/users", Some(body)).await.0, 201);
+    let tries = (0..50).map(|_| login(&node, "dee@example.org", "wrong-password"));
+    let statuses: Vec<u16> = futures_util::future::join_all(tries).await.into_iter().map(|(s, _, _)| s).collect();
+    let checked = statuses.iter().filter(|s| **s == 403).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 45), "each try is counted before the api checks it: {statuses:?}");
+}
+
+#[tokio::test]
 async fn a_node_that_cannot_read_its_tenants_settings_lets_nobody_in() {
     let p = TestPlatform::start().await;
     let t = p.signup(&unique_slug("nst")).await;

@@ -145,24 +145,36 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
     if who.len() > 256 {
         return error(StatusCode::FORBIDDEN, "invalid_credentials", "the user name or password is wrong");
     }
-    if let Some((attempts, client)) = counted
-        && let Err(e) = attempts.check(&who, client).await
-    {
-        return too_many(&e);
-    }
+    // Counted before the api is asked (given back unless the password was wrong),
+    // so that parallel tries cannot all pass the limit.
+    let reserved = match counted {
+        Some((attempts, client)) => match attempts.reserve(&who, client).await {
+            Ok(reserved) => Some((attempts, reserved)),
+            Err(e) => {
+                if let AttemptsError::Locked { first: true, retry_after_seconds } = e {
+                    tracing::warn!(%client, retry_after_seconds, "login tries for a user name locked: too many from many networks");
+                }
+                return too_many(&e);
+            }
+        },
+        None => None,
+    };
     let attempt = PasswordLogin { username: form.username, password: form.password };
-    match login.api.password_login(&attempt).await {
+    let outcome = login.api.password_login(&attempt).await;
+    let wrong =
+        matches!(&outcome, Err(ApiCallError::Refused { refusal, .. }) if refusal.error.code == "invalid_credentials");
+    if let Some((attempts, reserved)) = reserved
+        && !wrong
+        && let Err(e) = attempts.refund(reserved).await
+    {
+        tracing::warn!(error = %e, "a login try that was not wrong could not be given back");
+    }
+    match outcome {
         Ok(session) => HttpResponse::Ok()
             .cookie(session_cookie(&session, login.secure(&req)))
             .json(json!({"user": session.user, "moderator": session.moderator, "method": session.method})),
         Err(ApiCallError::Refused { status, refusal, .. }) => {
             tracing::info!(%status, code = %refusal.error.code, "a login was refused");
-            if refusal.error.code == "invalid_credentials"
-                && let Some((attempts, client)) = counted
-                && let Err(e) = attempts.record_failure(&who, client).await
-            {
-                tracing::warn!(%client, error = %e, "a wrong login password was not counted");
-            }
             passed_on(status, &refusal)
         }
         Err(e) => logins_unavailable(&e),
@@ -171,9 +183,11 @@ async fn login(req: HttpRequest, form: web::Json<PasswordForm>, login: Option<we
 
 fn too_many(e: &AttemptsError) -> HttpResponse {
     match e {
-        AttemptsError::TooMany { retry_after_seconds } => HttpResponse::TooManyRequests()
-            .insert_header(("Retry-After", retry_after_seconds.to_string()))
-            .json(json!({"error": {"code": "too_many_attempts", "message": e.to_string()}})),
+        AttemptsError::TooMany { retry_after_seconds } | AttemptsError::Locked { retry_after_seconds, .. } => {
+            HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", retry_after_seconds.to_string()))
+                .json(json!({"error": {"code": "too_many_attempts", "message": e.to_string()}}))
+        }
         AttemptsError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, "try_again_later", &e.to_string()),
     }
 }

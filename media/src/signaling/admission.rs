@@ -12,7 +12,7 @@
 
 use super::hub::{Hub, Outgoing};
 use crate::auth::TokenError;
-use crate::password_attempts::{AttemptsError, PasswordAttempts};
+use crate::password_attempts::{AttemptsError, PasswordAttempts, Reserved};
 use crate::room::{
     DisplayName, Identity, JoinOutcome, JoinRequest, MeetingTerms, ReconnectToken, RoomError, RoomName, RoomPassword,
 };
@@ -74,7 +74,7 @@ impl Refusal {
             Self::SettingsUnknown | Self::RulesUnknown(_) | Self::PasswordUncheckable => "try_again_later",
             Self::TokensNotAccepted => "invalid_token",
             Self::Token(e) => e.code(),
-            Self::Attempts(AttemptsError::TooMany { .. }) => "too_many_attempts",
+            Self::Attempts(AttemptsError::TooMany { .. } | AttemptsError::Locked { .. }) => "too_many_attempts",
             Self::Attempts(AttemptsError::Unavailable(_)) => "try_again_later",
             Self::Room(e) => e.code(),
         }
@@ -122,21 +122,49 @@ impl<'a> Admission<'a> {
         join.meeting = rules.as_ref().map(|r| r.terms);
         join.password = password;
         join.reconnect = reconnect;
-        // A password try counts against the network's tries for this room.
-        let counter = self.hub.password_attempts().filter(|_| join.password.is_some()).zip(asker.client);
-        if let Some((attempts, client)) = counter {
-            attempts.check(join.room.as_str(), client).await?;
-        }
-        join.meeting_password_ok = self.meeting_password_matches(&join).await?;
-        let room = join.room.clone();
-        match self.hub.join(session, outgoing, join) {
-            Err(RoomError::WrongPassword) => {
-                if let Some((attempts, client)) = counter {
-                    count_failure(attempts, &room, client).await;
-                }
+        // A password try is counted before it is checked (and given back if it was
+        // not wrong), so parallel tries cannot all pass the limit.
+        let counter = self.hub.password_attempts().filter(|_| join.password.is_some());
+        let reserved = match counter.zip(asker.client) {
+            Some((attempts, client)) => Some(self.reserve(attempts, &join.room, client).await?),
+            None => None,
+        };
+        let matches = self.meeting_password_matches(&join).await;
+        let outcome = match matches {
+            Ok(ok) => {
+                join.meeting_password_ok = ok;
+                let room = join.room.clone();
+                self.hub.join(session, outgoing, join).map_err(|e| (room, e))
+            }
+            Err(refusal) => {
+                give_back(counter, reserved).await;
+                return Err(refusal);
+            }
+        };
+        match outcome {
+            Err((room, RoomError::WrongPassword)) => {
+                tracing::info!(room = %room.as_str(), client = ?asker.client, "a wrong room password (counted)");
                 Err(RoomError::WrongPassword.into())
             }
-            other => Ok(other?),
+            other => {
+                give_back(counter, reserved).await;
+                Ok(other.map_err(|(_, e)| e)?)
+            }
+        }
+    }
+
+    /// Counts a password try for `room`; when that locks the room's tries for
+    /// everyone, its moderators are told.
+    async fn reserve(&self, attempts: &PasswordAttempts, room: &RoomName, client: IpAddr) -> Result<Reserved, Refusal> {
+        match attempts.reserve(room.as_str(), client).await {
+            Ok(reserved) => Ok(reserved),
+            Err(e) => {
+                if let AttemptsError::Locked { retry_after_seconds, first: true } = e {
+                    tracing::warn!(room = %room.as_str(), %client, retry_after_seconds, "password tries for a room locked: too many from many networks");
+                    self.hub.password_tries_locked(room, retry_after_seconds);
+                }
+                Err(e.into())
+            }
         }
     }
 
@@ -196,8 +224,12 @@ fn identity(claims: Option<&JoinClaims>, rules: Option<&MeetingRules>) -> Identi
     })
 }
 
-async fn count_failure(attempts: &PasswordAttempts, room: &RoomName, client: IpAddr) {
-    if let Err(e) = attempts.record_failure(room.as_str(), client).await {
-        tracing::warn!(room = %room.as_str(), %client, error = %e, "a wrong room password was not counted");
+/// Gives back a try that was not a wrong password. If Redis cannot take it back,
+/// the try stays counted: that only errs toward the limit.
+async fn give_back(attempts: Option<&PasswordAttempts>, reserved: Option<Reserved>) {
+    if let (Some(attempts), Some(reserved)) = (attempts, reserved)
+        && let Err(e) = attempts.refund(reserved).await
+    {
+        tracing::warn!(error = %e, "a password try that was not wrong could not be given back");
     }
 }

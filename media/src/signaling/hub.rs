@@ -324,6 +324,13 @@ impl Hub {
         }
     }
 
+    /// Tells the room's moderators that its password tries are locked (too many
+    /// from many networks) for `retry_after_seconds`.
+    pub(crate) fn password_tries_locked(&self, room: &RoomName, retry_after_seconds: u64) {
+        let state = self.lock();
+        tell_moderators(&state, room, &Push::PasswordTriesLocked { room: room.clone(), retry_after_seconds });
+    }
+
     /// Sends a chat message to everyone in the room.
     pub(crate) fn chat(&self, place: &Place, text: String) -> Result<(), RoomError> {
         let state = self.lock();
@@ -381,6 +388,16 @@ impl Hub {
 }
 
 /// Sends `push` to everyone in `room`, encoded once.
+/// Tells the room's moderators on this node something only they should hear.
+fn tell_moderators(state: &State, room: &RoomName, push: &Push) {
+    let text: Arc<str> = protocol::push_text(push).into();
+    for (place, link) in &state.links {
+        if place.0 == *room && state.rooms.is_moderator(room, place.1) {
+            let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
+        }
+    }
+}
+
 fn tell_room(state: &State, room: &RoomName, push: &Push) {
     let text: Arc<str> = protocol::push_text(push).into();
     for (place, link) in &state.links {

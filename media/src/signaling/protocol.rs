@@ -5,7 +5,7 @@
 //! versions and malformed JSON are answered with an `error` frame and change nothing.
 
 use crate::room::{
-    DisplayName, MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomSnapshot, WaitReason,
+    DisplayName, MediaKind, ParticipantId, ParticipantSnapshot, Role, RoomEvent, RoomName, RoomSnapshot, WaitReason,
 };
 use crate::sfu::TrackSource;
 use serde::{Deserialize, Serialize};
@@ -202,6 +202,9 @@ pub(crate) enum Push {
     Waiting { participant: ParticipantId, reason: WaitReason },
     /// The wait is over without a seat (`denied`, `meeting_ended`, `room_full`).
     JoinRefused { code: &'static str, message: String },
+    /// To moderators: so many passwords were tried for this room, from many
+    /// networks, that its password tries are locked for everyone for a while.
+    PasswordTriesLocked { room: RoomName, retry_after_seconds: u64 },
 }
 
 /// A reply as sent: the version, the request's id, the reply.
