@@ -50,11 +50,7 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
         store: EventStore::new(db),
         tenant_keys: TenantKeys::new(master_key(config)?),
         config: config.clone(),
-        limits: RateLimits::new(
-            config.signups_per_minute,
-            config.api_requests_per_second,
-            config.node_requests_per_second,
-        ),
+        limits: RateLimits::new(config),
         key_cache: KeyCache::new(Duration::from_secs(config.api_key_cache_seconds)),
         signers: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
         jwks: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build(),
@@ -73,6 +69,8 @@ pub fn state(config: &ApiConfig, db: DatabaseConnection) -> anyhow::Result<AppSt
 pub struct Application {
     server: Server,
     addr: SocketAddr,
+    /// The Prometheus listener, apart from the API's (`CONFER_METRICS_LISTEN`).
+    metrics: Option<(Server, SocketAddr)>,
 }
 
 impl Application {
@@ -88,6 +86,7 @@ impl Application {
         let config = ApiConfig { listen: addr, ..config };
         let state = web::Data::new(state(&config, db)?);
         let forget = state.clone();
+        let metrics_state = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
@@ -103,7 +102,21 @@ impl Application {
         if config.http_workers > 0 {
             server = server.workers(config.http_workers);
         }
-        Ok(Self { server: server.run(), addr })
+        let metrics = match config.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at).with_context(|| format!("cannot listen for metrics on {at}"))?;
+                let metrics_addr = listener.local_addr()?;
+                let state = metrics_state;
+                let server =
+                    HttpServer::new(move || App::new().app_data(state.clone()).configure(http::metrics_routes))
+                        .workers(1)
+                        .shutdown_timeout(5)
+                        .listen(listener)?;
+                Some((server.run(), metrics_addr))
+            }
+            None => None,
+        };
+        Ok(Self { server: server.run(), addr, metrics })
     }
 
     /// Where the server listens.
@@ -111,8 +124,16 @@ impl Application {
         self.addr
     }
 
+    /// Where the Prometheus listener listens, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
     /// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 30 s).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((metrics, _)) => futures_util::future::try_join(self.server, metrics).await.map(|_| ()),
+            None => self.server.await,
+        }
     }
 }

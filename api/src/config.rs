@@ -53,6 +53,10 @@ pub struct ApiConfig {
     /// Address the HTTP API listens on.
     #[arg(long, env = "CONFER_API_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the Prometheus listener (`GET /metrics`), apart from the API's so
+    /// that strangers do not read it. Unset: no metrics are served.
+    #[arg(long, env = "CONFER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CONFER_HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,
@@ -68,12 +72,28 @@ pub struct ApiConfig {
     /// Largest accepted request body, bytes.
     #[arg(long, env = "CONFER_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
-    /// Signups allowed per client address per minute.
+    /// Signups allowed per client network (an IPv4 address, an IPv6 /64) per minute.
     #[arg(long, env = "CONFER_SIGNUPS_PER_MINUTE", default_value_t = 10)]
     pub signups_per_minute: u32,
     /// Requests allowed per API key per second (bursts to twice that).
     #[arg(long, env = "CONFER_API_REQUESTS_PER_SECOND", default_value_t = 100)]
     pub api_requests_per_second: u32,
+    /// Requests allowed per tenant per second with any of its API keys together
+    /// (bursts to twice that), so that minting keys does not multiply the budget.
+    #[arg(long, env = "CONFER_TENANT_REQUESTS_PER_SECOND", default_value_t = 300)]
+    pub tenant_requests_per_second: u32,
+    /// Requests with an unknown key (or node credential) per client network per
+    /// minute; over it, keys from that network are refused (429) before the database
+    /// is asked.
+    #[arg(long, env = "CONFER_INVALID_KEYS_PER_MINUTE", default_value_t = 30)]
+    pub invalid_keys_per_minute: u32,
+    /// Password hashes and checks (argon2id, tens of milliseconds of a core each)
+    /// per tenant per second, bursting to twice that.
+    #[arg(long, env = "CONFER_PASSWORD_HASHES_PER_SECOND", default_value_t = 10)]
+    pub password_hashes_per_second: u32,
+    /// API keys a tenant may hold (unrevoked).
+    #[arg(long, env = "CONFER_MAX_API_KEYS_PER_TENANT", default_value_t = 50)]
+    pub max_api_keys_per_tenant: u32,
     /// Requests allowed per media-node credential per second (bursts to twice that);
     /// counted apart from the tenant's own keys.
     #[arg(long, env = "CONFER_NODE_REQUESTS_PER_SECOND", default_value_t = 1000)]

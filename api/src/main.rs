@@ -18,6 +18,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(config).await?;
+            if let Some(metrics_addr) = app.metrics_addr() {
+                tracing::info!(%metrics_addr, "confer-api metrics listening");
+            }
             tracing::info!(addr = %app.local_addr(), "confer-api listening");
             app.run_until_stopped().await?;
         }

@@ -26,7 +26,7 @@ impl OutboundGuard {
     /// A guard allowing the special networks `allowed` (e.g. `127.0.0.0/8` for a
     /// directory on the same host) and refusing every address in `platform`. A
     /// platform service on an unspecified address (`0.0.0.0:8080`, listening
-    /// everywhere) refuses its port on every address.
+    /// everywhere) refuses its port on every special-purpose address, allowed or not.
     pub fn new(allowed: Vec<IpNet>, platform: Vec<SocketAddr>) -> Self {
         let platform = platform.into_iter().map(|a| SocketAddr::new(a.ip().to_canonical(), a.port())).collect();
         Self { allowed, platform }
@@ -35,10 +35,13 @@ impl OutboundGuard {
     /// Whether the platform may connect to `addr` on a tenant's behalf.
     pub fn check(&self, addr: SocketAddr) -> Result<(), Refusal> {
         let ip = addr.ip().to_canonical();
-        let own = self
-            .platform
-            .iter()
-            .any(|service| service.port() == addr.port() && (service.ip() == ip || service.ip().is_unspecified()));
+        // A service listening everywhere is refused on every special-purpose address;
+        // on a public one it is as public as the platform's front anyway (and a
+        // tenant's provider at port 8080 elsewhere must not be refused for it).
+        let special = special_network(ip).is_some();
+        let own = self.platform.iter().any(|service| {
+            service.port() == addr.port() && (service.ip() == ip || (service.ip().is_unspecified() && special))
+        });
         if own {
             return Err(Refusal::PlatformService(SocketAddr::new(ip, addr.port())));
         }
@@ -178,6 +181,7 @@ mod tests {
         );
         assert!(matches!(guard.check(addr("[::1]:5432")), Err(Refusal::PlatformService(_))));
         assert_eq!(guard.check(addr("127.0.0.2:6379")), Ok(()), "another address, another service");
+        assert_eq!(guard.check(addr("203.0.114.9:8080")), Ok(()), "a public host's port 8080 is not the platform's");
     }
 
     #[test]

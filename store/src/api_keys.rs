@@ -55,8 +55,16 @@ pub async fn find(tx: &Transaction, tenant: Uuid, id: Uuid) -> Result<Option<Api
     .await?)
 }
 
-/// How many of the tenant's keys still work.
+/// How many of the tenant's keys still work, counted under a per-tenant lock held
+/// until the transaction ends, so that two creations at once cannot both take the
+/// last place (nor two revocations both leave the tenant without a key).
 pub async fn count_active(tx: &Transaction, tenant: Uuid) -> Result<i64, StoreError> {
+    tx.conn()
+        .execute_raw(sql(
+            "SELECT pg_advisory_xact_lock(hashtextextended('confer.api_keys.' || $1::text, 0))",
+            [tenant.into()],
+        ))
+        .await?;
     let row = tx
         .conn()
         .query_one_raw(sql(

@@ -209,6 +209,9 @@ impl TestPlatform {
             ("CONFER_DB_POOL_SIZE".to_owned(), "8".to_owned()),
             ("CONFER_API_REQUESTS_PER_SECOND".to_owned(), "10000".to_owned()),
             ("CONFER_SIGNUPS_PER_MINUTE".to_owned(), "1000".to_owned()),
+            ("CONFER_TENANT_REQUESTS_PER_SECOND".to_owned(), "10000".to_owned()),
+            ("CONFER_PASSWORD_HASHES_PER_SECOND".to_owned(), "1000".to_owned()),
+            ("CONFER_INVALID_KEYS_PER_MINUTE".to_owned(), "10000".to_owned()),
             ("CONFER_REDIS_URL".to_owned(), redis_url()),
             // The tests' directories and providers listen on loopback.
             ("CONFER_OUTBOUND_ALLOW".to_owned(), outbound::LOOPBACK.to_owned()),

@@ -91,12 +91,22 @@ async fn data_is_intact_after_the_api_is_killed_and_restarted() {
 
 #[tokio::test]
 async fn health_readiness_metrics_and_the_openapi_document_answer() {
-    let p = TestPlatform::start().await;
+    let log = confer_tests::LogLines::default();
+    let p = TestPlatform::start_logging_into(&[("CONFER_METRICS_LISTEN", "127.0.0.1:0")], log.clone()).await;
     let get = |path: &str| p.http().get(p.url(path)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     let (status, ready) = status_and_json(get("/readyz").await.unwrap()).await;
-    assert_eq!((status, ready["database"].as_str()), (200, Some("ok")));
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert_eq!((status, ready), (200, json!({"status": "ready"})));
+    // Metrics are not for strangers: not on the api's listener, only on their own.
+    assert_eq!(get("/metrics").await.unwrap().status(), 404);
+    let metrics_addr = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|v| v["metrics_addr"].as_str().map(str::to_owned))
+        .expect("the api logs where its metrics listen");
+    let metrics = p.http().get(format!("http://{metrics_addr}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains("confer_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"),
         "{metrics}"
@@ -136,8 +146,8 @@ async fn readiness_fails_when_the_database_goes_away() {
         ))
         .await
         .unwrap();
-    let res = p.http().get(p.url("/readyz")).send().await.unwrap();
-    assert_eq!(res.status(), 503);
+    let (status, body) = status_and_json(p.http().get(p.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!((status, body), (503, json!({"status": "unavailable"})), "no error text for strangers");
     admin.execute_unprepared(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", p.db.name)).await.unwrap();
     let mut ok = false;
     for _ in 0..50 {

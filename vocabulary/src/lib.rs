@@ -5,6 +5,7 @@
 //! checks it ([`JoinClaims`]); and every call a node makes to the api, with its
 //! answer, is one typed contract ([`node_api`]).
 
+mod client_network;
 mod join_claims;
 pub mod node_api;
 mod node_registration;
@@ -12,6 +13,7 @@ pub mod platform_api;
 mod redis_keys;
 mod room_name;
 
+pub use client_network::network_of;
 pub use join_claims::{JoinClaims, LoginMethod, SESSION_COOKIE, TOKEN_ISSUER, TokenKind, TokenUser};
 pub use node_api::{TenantCertificate, TenantCertificates};
 pub use node_registration::{

@@ -56,7 +56,7 @@ fn view(row: api_keys::ApiKeyRow) -> ApiKeyView {
 
 /// Issues another API key. Not replayable: the secret is shown once.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])), request_body = CreateApiKey,
-    responses((status = 201, body = NewApiKeyView), (status = 422, body = super::ErrorBody)))]
+    responses((status = 201, body = NewApiKeyView), (status = 409, body = super::ErrorBody, description = "too_many_api_keys"), (status = 422, body = super::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -70,6 +70,14 @@ pub async fn create(
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("unkeyed command replayed")));
     };
+    let cap = i64::from(state.config.max_api_keys_per_tenant);
+    if api_keys::count_active(cmd.tx().await?, auth.tenant_id).await? >= cap {
+        return Err(ApiError::Conflict {
+            code: "too_many_api_keys",
+            message: format!("a tenant may hold at most {cap} API keys; revoke one first"),
+            field: None,
+        });
+    }
     let body = issue(&mut cmd, name).await?;
     cmd.finish(&state, Reply::no_content()).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(body))

@@ -141,6 +141,7 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 async fn authenticate(
     state: web::Data<AppState>,
     key: Option<String>,
+    client: Option<std::net::IpAddr>,
     budget: NodeBudget,
 ) -> Result<Authenticated, ApiError> {
     let key = key.filter(|k| k.len() < 128).ok_or(ApiError::Unauthorized)?;
@@ -152,6 +153,9 @@ async fn authenticate(
     let caller = match state.key_cache.get(&hash) {
         Some(caller) => caller,
         None => {
+            if let Some(client) = client {
+                state.limits.check_key_lookup(client)?;
+            }
             let tx = state.store.begin(Scope::Platform).await?;
             let caller = if node {
                 node_credentials::holder_of(&tx, &hash)
@@ -163,13 +167,16 @@ async fn authenticate(
                     .map(|h| Authenticated { tenant_id: h.tenant_id, caller: Caller::ApiKey(h.id) })
             };
             tx.commit().await?;
-            let caller = caller.ok_or(ApiError::Unauthorized)?;
+            let caller = caller.ok_or_else(|| match client {
+                Some(client) => state.limits.unknown_key(client),
+                None => ApiError::Unauthorized,
+            })?;
             state.key_cache.insert(hash, caller);
             caller
         }
     };
     match caller.caller {
-        Caller::ApiKey(id) => state.limits.check_api_key(id)?,
+        Caller::ApiKey(id) => state.limits.check_api_key(caller.tenant_id, id)?,
         Caller::Node(id) => state.limits.check_node(id, budget)?,
     }
     Ok(caller)
@@ -182,9 +189,10 @@ fn authenticate_request(
 ) -> Pin<Box<dyn Future<Output = Result<Authenticated, ApiError>>>> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let key = bearer(req);
+    let client = req.peer_addr().map(|a| a.ip());
     Box::pin(async move {
         let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-        authenticate(state, key, budget).await
+        authenticate(state, key, client, budget).await
     })
 }
 

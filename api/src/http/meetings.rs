@@ -169,7 +169,7 @@ pub async fn schedule(
         Started::Fresh(c) => c,
     };
     let password_hash = match password {
-        Some(p) => Some(super::hash_password(p).await?),
+        Some(p) => Some(super::hash_password(&state.limits, auth.tenant_id, p).await?),
         None => None,
     };
     let id = Uuid::now_v7();
@@ -271,7 +271,7 @@ pub async fn patch(
     let ends_at = p.ends_at.unwrap_or(row.ends_at);
     check_times(starts_at, ends_at)?;
     let password_hash = match password {
-        Some(Some(pw)) => Some(super::hash_password(pw).await?),
+        Some(Some(pw)) => Some(super::hash_password(&state.limits, auth.tenant_id, pw).await?),
         Some(None) => None,
         None => row.password_hash.clone().map(PasswordHash::from_stored),
     };

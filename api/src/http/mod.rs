@@ -141,10 +141,14 @@ async fn openapi_json() -> HttpResponse {
 }
 
 /// Hashes a password with argon2id on the blocking pool: it takes tens of
-/// milliseconds on purpose, which must not stall a request thread.
+/// milliseconds on purpose, which must not stall a request thread, and it counts
+/// against `tenant`'s password-hashing budget (so no tenant can busy the cores).
 pub(crate) async fn hash_password(
+    limits: &RateLimits,
+    tenant: uuid::Uuid,
     password: crate::domain::PlainPassword,
 ) -> Result<crate::domain::PasswordHash, ApiError> {
+    limits.check_password_hash(tenant)?;
     web::block(move || password.hash()).await.map_err(|e| ApiError::Internal(e.into()))
 }
 
@@ -174,10 +178,14 @@ fn v1(path: &'static str) -> &'static str {
 }
 
 /// Registers every route.
+/// The metrics listener's one route: `GET /metrics`.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics));
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
-        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .service(
             web::scope(paths::VERSION_PREFIX)
                 .service(resource("/openapi.json", "GET").route(web::get().to(openapi_json)))

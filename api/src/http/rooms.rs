@@ -66,6 +66,7 @@ pub async fn check_password(
     let matches = match row.password_hash {
         Some(hash) if candidate.len() <= 1024 => {
             let hash = PasswordHash::from_stored(hash);
+            state.limits.check_password_hash(auth.tenant_id)?;
             web::block(move || hash.verify(&candidate)).await.map_err(|e| ApiError::Internal(e.into()))?
         }
         _ => false,

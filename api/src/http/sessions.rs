@@ -103,6 +103,7 @@ async fn internal_login(state: &AppState, tenant: Uuid, login: PasswordLogin) ->
     let user = users::find_by_email(&tx, tenant, email.as_str()).await?;
     tx.commit().await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone()).map(PasswordHash::from_stored);
+    state.limits.check_password_hash(tenant)?;
     let password = login.password;
     let matches = web::block(move || match hash {
         Some(hash) => hash.verify(&password),

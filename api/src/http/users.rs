@@ -107,7 +107,7 @@ pub async fn create(
         Started::Fresh(c) => c,
     };
     let password_hash = match password {
-        Some(p) => Some(super::hash_password(p).await?),
+        Some(p) => Some(super::hash_password(&state.limits, auth.tenant_id, p).await?),
         None => None,
     };
     let id = Uuid::now_v7();
@@ -190,7 +190,7 @@ async fn change(
     let current_role = UserRole::parse(&row.role).map_err(|e| ApiError::Internal(e.into()))?;
     let current_hash = row.password_hash.clone().map(PasswordHash::from_stored);
     let new_hash = match password {
-        Some(Some(p)) => Some(super::hash_password(p).await?),
+        Some(Some(p)) => Some(super::hash_password(&state.limits, auth.tenant_id, p).await?),
         Some(None) => None,
         None => current_hash.clone(),
     };
