@@ -21,6 +21,14 @@ const state = {
   lobby: new Map(), admission: null, waitingFor: null,
 };
 
+// The join token is read once: it leaves the address bar (and so the history, a
+// bookmark, a shared screenshot or a Referer) at once.
+if (params.has('jwt')) {
+  const clean = new URL(window.location.href);
+  clean.searchParams.delete('jwt');
+  window.history.replaceState(null, '', clean.pathname + clean.search + clean.hash);
+}
+
 // A tile is keyed by the stream id the node gives a participant's tracks: their
 // participant id, with `-screen` appended for their screen share.
 const SCREEN = '-screen';

@@ -17,6 +17,7 @@ pub mod scheduled_meetings;
 pub mod sfu;
 pub mod signaling;
 pub mod site;
+pub mod site_origin;
 pub mod tenant_settings;
 pub mod tls;
 pub mod turn;

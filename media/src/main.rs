@@ -331,8 +331,13 @@ async fn main() -> anyhow::Result<()> {
     hub.relay_speakers(speakers);
     let data = actix_web::web::Data::new(hub.clone());
     let trusted_proxy = confer_media::client_address::TrustedProxy(config.trusted_proxy);
+    let site_url = confer_media::site_origin::SiteUrl(config.site_url.clone());
     let server = actix_web::HttpServer::new(move || {
-        let app = actix_web::App::new().app_data(data.clone()).app_data(acme.clone()).app_data(trusted_proxy);
+        let app = actix_web::App::new()
+            .app_data(data.clone())
+            .app_data(acme.clone())
+            .app_data(trusted_proxy)
+            .app_data(site_url.clone());
         let app = match &login {
             Some(login) => app.app_data(login.clone()),
             None => app,

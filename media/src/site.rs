@@ -23,8 +23,13 @@ fn html(body: &'static str) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:",
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'self'",
         ))
+        // A page elsewhere may not frame the meeting (clickjacking a moderator's
+        // buttons); older browsers read this header instead of frame-ancestors.
+        .insert_header(("X-Frame-Options", "SAMEORIGIN"))
+        // A join token in the address (`?jwt=`) never leaves in a Referer.
+        .insert_header(("Referrer-Policy", "no-referrer"))
         .body(body)
 }
 

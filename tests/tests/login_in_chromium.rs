@@ -465,6 +465,12 @@ async fn a_meeting_link_with_a_join_token_lets_its_holder_in_by_the_tokens_name_
     )
     .await;
     assert_eq!(people(&holder).await, json!(["Tia Token"]), "the name comes from the token");
+    let address = run(&holder, "return window.location.href").await;
+    let address = address.as_str().unwrap_or_default();
+    assert!(
+        !address.contains("jwt") && address.ends_with("/launch?prejoin=0"),
+        "the token left the address bar: {address}"
+    );
 
     // The same link with the token altered lets nobody in, and says why.
     let forger = browsers.open().await;

@@ -56,11 +56,10 @@ impl SiteLogin {
         let _ = self.attempts.set(attempts.for_logins());
     }
 
+    /// The site's origin: the configured URL, else the request's own (never a
+    /// client's `X-Forwarded-Host`: `crate::site_origin`).
     fn origin(&self, req: &HttpRequest) -> String {
-        self.site_url.clone().unwrap_or_else(|| {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        })
+        crate::site_origin::site_origin(req, self.site_url.as_deref()).unwrap_or_default()
     }
 
     fn secure(&self, req: &HttpRequest) -> bool {

@@ -24,6 +24,15 @@ pub async fn websocket(
     body: web::Payload,
     hub: web::Data<Arc<Hub>>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let site_url = req.app_data::<crate::site_origin::SiteUrl>().and_then(|s| s.0.as_deref());
+    if !crate::site_origin::is_own_origin(&req, site_url) {
+        let origin = req.headers().get(actix_web::http::header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
+        tracing::info!(origin, "a signaling socket from another site's page refused");
+        return Ok(HttpResponse::Forbidden().json(serde_json::json!({"error": {
+            "code": "origin_not_allowed",
+            "message": "the meeting can only be joined from this site's own pages"
+        }})));
+    }
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let hub = hub.get_ref().clone();
