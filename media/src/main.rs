@@ -279,9 +279,16 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let embedding = confer_media::site::Embedding::default();
     if let Some(api) = &api {
         let poll = std::time::Duration::from_secs(config.settings_poll_seconds.max(1));
-        confer_media::tenant_settings::follow(api.clone(), announcements.settings(), poll, hub.clone());
+        confer_media::tenant_settings::follow(
+            api.clone(),
+            announcements.settings(),
+            poll,
+            hub.clone(),
+            embedding.clone(),
+        );
         // Serve once the rules are known (joins are refused until then anyway).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !hub.settings_ready() && std::time::Instant::now() < deadline {
@@ -337,7 +344,8 @@ async fn main() -> anyhow::Result<()> {
             .app_data(data.clone())
             .app_data(acme.clone())
             .app_data(trusted_proxy)
-            .app_data(site_url.clone());
+            .app_data(site_url.clone())
+            .app_data(actix_web::web::Data::new(embedding.clone()));
         let app = match &login {
             Some(login) => app.app_data(login.clone()),
             None => app,

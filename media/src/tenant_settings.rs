@@ -7,6 +7,7 @@
 use crate::api_client::ApiClient;
 use crate::auth::SiteAccess;
 use crate::signaling::Hub;
+use crate::site::Embedding;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -18,7 +19,7 @@ use tokio::sync::Notify;
 /// a node must not let people into a tenant that requires a login as if it were open.
 /// The first read is retried every second; an answer the node cannot decode counts as
 /// no answer.
-pub fn follow(api: Arc<ApiClient>, announced: Arc<Notify>, poll: Duration, hub: Arc<Hub>) {
+pub fn follow(api: Arc<ApiClient>, announced: Arc<Notify>, poll: Duration, hub: Arc<Hub>, embedding: Embedding) {
     hub.await_settings();
     let read = move || {
         let api = api.clone();
@@ -29,5 +30,6 @@ pub fn follow(api: Arc<ApiClient>, announced: Arc<Notify>, poll: Duration, hub: 
         tracing::info!(auth = %access.auth, guests_allowed = access.guests_allowed, lobby = access.lobby,
             max_participants = settings.max_participants, "tenant settings applied");
         hub.set_access(access, settings.max_participants);
+        embedding.set(settings.embed_origins.clone());
     });
 }

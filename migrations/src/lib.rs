@@ -16,6 +16,7 @@ mod m0006_domain_lifecycle;
 mod m0007_nodes_and_tenant_end;
 mod m0008_signup_replays;
 mod m0009_tenant_plans;
+mod m0010_embedding_sites;
 mod sql_migration;
 
 use sql_migration::SqlMigration;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_nodes_and_tenant_end::MIGRATION),
             Box::new(m0008_signup_replays::MIGRATION),
             Box::new(m0009_tenant_plans::MIGRATION),
+            Box::new(m0010_embedding_sites::MIGRATION),
         ]
     }
 }

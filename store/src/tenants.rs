@@ -19,6 +19,8 @@ pub struct TenantRow {
     pub lobby: bool,
     pub ldap: Option<JsonValue>,
     pub oidc: Option<JsonValue>,
+    /// The sites that may embed the tenant's pages (a JSON list of origins).
+    pub embed_origins: JsonValue,
     /// The plan's memory for its node, MiB (`None`: the front door's default).
     pub node_memory_mb: Option<i32>,
     /// The plan's CPU for its node, percent of one core (`None`: the default).
@@ -39,11 +41,12 @@ impl TenantRow {
             lobby: self.lobby,
             ldap: self.ldap.clone().map(serde_json::from_value).transpose()?,
             oidc: self.oidc.clone().map(serde_json::from_value).transpose()?,
+            embed_origins: serde_json::from_value(self.embed_origins.clone())?,
         })
     }
 }
 
-const COLUMNS: &str = "id, slug, name, admin_email, auth, guests_allowed, max_participants, lobby, ldap, oidc, \
+const COLUMNS: &str = "id, slug, name, admin_email, auth, guests_allowed, max_participants, lobby, ldap, oidc, embed_origins, \
                        node_memory_mb, node_cpu_percent, version, created_at, updated_at";
 
 /// The tenant `id`.

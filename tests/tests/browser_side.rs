@@ -94,3 +94,56 @@ async fn meeting_pages_may_not_be_framed_by_another_site() {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_tenant_lists_the_sites_that_may_embed_its_meetings() {
+    let p = TestPlatform::start().await;
+    let t = p.signup(&unique_slug("embed")).await;
+    let node = MediaNode::start(&p.base_url, &t, &[]);
+    let before = p.event_count().await;
+    for bad in [
+        json!(["javascript:alert(1)"]),
+        json!(["https://intranet.example.org/meetings"]),
+        json!(["https://*.example.org"]),
+        json!(["http://intranet.example.org"]),
+        json!(["https://intranet.example.org; script-src *"]),
+        json!(["https://user@intranet.example.org"]),
+        json!((0..11).map(|i| format!("https://s{i}.example.org")).collect::<Vec<_>>()),
+    ] {
+        let (status, body) = p.send(&t, Method::PATCH, "/v1/settings", Some(json!({"embed_origins": bad}))).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (422, Some("embed_origins")), "{bad}: {body}");
+    }
+    assert_eq!(p.event_count().await, before, "nothing refused was recorded");
+
+    let sites = json!({"embed_origins": ["https://Intranet.Example.org/", "http://portal.localhost:3000"]});
+    let (status, body) = p.send(&t, Method::PATCH, "/v1/settings", Some(sites)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["embed_origins"], json!(["https://intranet.example.org", "http://portal.localhost:3000"]));
+    // The node follows (the change is announced on Redis, or read at the next poll).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let res = reqwest::get(node.url("/standup")).await.unwrap();
+        let csp =
+            res.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        if csp.contains("frame-ancestors 'self' https://intranet.example.org http://portal.localhost:3000") {
+            assert!(res.headers().get("x-frame-options").is_none(), "it cannot list sites, so it is not sent");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the node never let the listed sites frame it: {csp}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Listed no more: only the site itself again.
+    let (status, _) = p.send(&t, Method::PATCH, "/v1/settings", Some(json!({"embed_origins": []}))).await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let res = reqwest::get(node.url("/standup")).await.unwrap();
+        if res.headers().get("x-frame-options").is_some() {
+            let csp = res.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            assert!(csp.ends_with("frame-ancestors 'self'"), "{csp}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the node kept the sites");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -78,6 +78,9 @@ pub struct PatchSettings {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<OidcInput>)]
     pub oidc: Option<Option<OidcInput>>,
+    /// The sites that may show the meeting pages in a frame: up to 10 origins
+    /// (`https://intranet.example.org`); `[]`: only the site itself.
+    pub embed_origins: Option<Vec<String>>,
 }
 
 /// The LDAP block as shown (no password).
@@ -126,6 +129,7 @@ fn view(s: TenantSettings, version: i64) -> SettingsView {
             guests_allowed: s.guests_allowed,
             max_participants: s.max_participants,
             lobby: s.lobby,
+            embed_origins: s.embed_origins,
         },
         ldap: s.ldap.map(|l| LdapView {
             has_bind_password: l.bind_password.is_some(),
@@ -311,6 +315,39 @@ fn ldap_settings(
     })
 }
 
+/// Most sites a tenant may list for embedding.
+const MAX_EMBED_ORIGINS: usize = 10;
+
+/// The sites allowed to frame the pages: each an origin (`https://host[:port]`, or
+/// `http://` for localhost), nothing more, as the browser writes it in
+/// `frame-ancestors`.
+fn embed_origins(origins: Vec<String>) -> Result<Vec<String>, FieldError> {
+    const FIELD: &str = "embed_origins";
+    if origins.len() > MAX_EMBED_ORIGINS {
+        return Err(FieldError::new(FIELD, format!("{FIELD} holds at most {MAX_EMBED_ORIGINS} sites")));
+    }
+    let mut parsed = Vec::with_capacity(origins.len());
+    for origin in origins {
+        no_control(FIELD, &origin, false)?;
+        let refuse = || {
+            FieldError::new(FIELD, format!("{FIELD}: {origin:?} is not an origin like https://intranet.example.org"))
+        };
+        let url = Url::parse(origin.trim()).map_err(|_| refuse())?;
+        let local = url.host_str().is_some_and(|h| h == "localhost" || h.ends_with(".localhost"));
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
+        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+        let plain = url.username().is_empty() && url.password().is_none() && !origin.contains('*');
+        if !scheme_ok || !bare || !plain || url.host_str().is_none_or(str::is_empty) {
+            return Err(refuse());
+        }
+        let origin = url.origin().ascii_serialization();
+        if !parsed.contains(&origin) {
+            parsed.push(origin);
+        }
+    }
+    Ok(parsed)
+}
+
 /// The issuer: an http(s) URL with a host and a path, nothing else (a query or a
 /// fragment would make discovery fetch another path than the well-known one).
 fn issuer(value: &str, guard: &OutboundGuard) -> Result<String, FieldError> {
@@ -401,6 +438,9 @@ fn apply(
     }
     if let Some(ldap) = patch.ldap {
         next.ldap = ldap.map(|l| ldap_settings(l, current.ldap.as_ref(), key, guard)).transpose()?;
+    }
+    if let Some(origins) = patch.embed_origins {
+        next.embed_origins = embed_origins(origins)?;
     }
     if let Some(oidc) = patch.oidc {
         next.oidc = oidc.map(|o| oidc_settings(o, current.oidc.as_ref(), key, guard)).transpose()?;

@@ -72,11 +72,23 @@ pub struct TenantSettings {
     pub ldap: Option<LdapSettings>,
     /// The OpenID provider, when configured.
     pub oidc: Option<OidcSettings>,
+    /// The sites (origins, `https://intranet.example.org`) that may show the
+    /// tenant's meeting pages in a frame; none: only the site itself.
+    #[serde(default)]
+    pub embed_origins: Vec<String>,
 }
 
 impl Default for TenantSettings {
     fn default() -> Self {
-        Self { auth: AuthMode::Open, guests_allowed: true, max_participants: 75, lobby: false, ldap: None, oidc: None }
+        Self {
+            auth: AuthMode::Open,
+            guests_allowed: true,
+            max_participants: 75,
+            lobby: false,
+            ldap: None,
+            oidc: None,
+            embed_origins: Vec::new(),
+        }
     }
 }
 

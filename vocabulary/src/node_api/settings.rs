@@ -71,6 +71,10 @@ pub struct NodeSettings {
     pub max_participants: u32,
     /// Whether those who are not moderators knock first (a meeting may say otherwise).
     pub lobby: bool,
+    /// The sites (origins) that may show the tenant's pages in a frame; empty: only
+    /// the site itself.
+    #[serde(default)]
+    pub embed_origins: Vec<String>,
 }
 
 #[cfg(test)]
@@ -94,7 +98,13 @@ mod tests {
         let settings: NodeSettings = serde_json::from_value(as_the_api_writes_it()).expect("node settings");
         assert_eq!(
             settings,
-            NodeSettings { auth: AuthMode::Ldap, guests_allowed: false, max_participants: 25, lobby: true }
+            NodeSettings {
+                auth: AuthMode::Ldap,
+                guests_allowed: false,
+                max_participants: 25,
+                lobby: true,
+                embed_origins: Vec::new()
+            }
         );
         let written = serde_json::to_value(&settings).expect("JSON");
         assert_eq!(written, json!({"auth": "ldap", "guests_allowed": false, "max_participants": 25, "lobby": true}));
