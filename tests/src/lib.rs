@@ -317,6 +317,29 @@ impl TestPlatform {
         confer_api::token_signer::TokenSigner::of(&key).expect("a signer")
     }
 
+    /// Takes the test's database away from the api (no new connections, the open
+    /// ones ended), or gives it back; as the server's superuser.
+    pub async fn set_database_reachable(&self, reachable: bool) {
+        use sea_orm::ConnectionTrait;
+        let url = std::env::var("CONFER_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = sea_orm::Database::connect(url).await.expect("the test PostgreSQL");
+        let name = &self.db.name;
+        admin
+            .execute_unprepared(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {reachable}"))
+            .await
+            .expect("ALTER DATABASE");
+        if !reachable {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await
+                .expect("end the api's connections");
+        }
+        admin.close().await.ok();
+    }
+
     /// The master key the api runs with (base64).
     pub fn master_key(&self) -> &str {
         &self.master_key

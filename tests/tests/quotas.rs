@@ -66,24 +66,10 @@ async fn unknown_keys_from_one_network_are_refused_before_the_database_is_asked(
 
     // With the database gone, a refused network still gets 429 (it was not asked),
     // where a lookup would fail.
-    let admin = sea_orm::Database::connect(
-        std::env::var("CONFER_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-    )
-    .await
-    .unwrap();
-    use sea_orm::ConnectionTrait;
-    admin.execute_unprepared(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", p.db.name)).await.unwrap();
-    admin
-        .execute_unprepared(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-            p.db.name
-        ))
-        .await
-        .unwrap();
+    p.set_database_reachable(false).await;
     let res = p.http().get(p.url("/v1/settings")).bearer_auth(format!("cfr_guess{:040}", 99)).send().await.unwrap();
     assert_eq!(res.status(), 429, "refused unasked");
-    admin.execute_unprepared(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", p.db.name)).await.unwrap();
+    p.set_database_reachable(true).await;
 }
 
 #[tokio::test]

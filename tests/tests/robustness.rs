@@ -131,24 +131,10 @@ async fn health_readiness_metrics_and_the_openapi_document_answer() {
 #[tokio::test]
 async fn readiness_fails_when_the_database_goes_away() {
     let p = TestPlatform::start().await;
-    let admin = sea_orm::Database::connect(
-        std::env::var("CONFER_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-    )
-    .await
-    .unwrap();
-    use sea_orm::ConnectionTrait;
-    admin.execute_unprepared(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", p.db.name)).await.unwrap();
-    admin
-        .execute_unprepared(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-            p.db.name
-        ))
-        .await
-        .unwrap();
+    p.set_database_reachable(false).await;
     let (status, body) = status_and_json(p.http().get(p.url("/readyz")).send().await.unwrap()).await;
     assert_eq!((status, body), (503, json!({"status": "unavailable"})), "no error text for strangers");
-    admin.execute_unprepared(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", p.db.name)).await.unwrap();
+    p.set_database_reachable(true).await;
     let mut ok = false;
     for _ in 0..50 {
         if p.http().get(p.url("/readyz")).send().await.unwrap().status() == 200 {

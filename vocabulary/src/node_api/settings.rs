@@ -86,6 +86,7 @@ mod tests {
     fn as_the_api_writes_it() -> serde_json::Value {
         json!({
             "auth": "ldap", "guests_allowed": false, "max_participants": 25, "lobby": true,
+            "embed_origins": ["https://intranet.example.com"],
             "ldap": {"url": "ldaps://ldap.example.com", "bind_dn": null, "has_bind_password": true,
                      "base_dn": "dc=example,dc=com", "user_filter": "(uid=%u)", "user_dn_template": null,
                      "moderator_group": null, "starttls": false, "ca_pem": null, "timeout_secs": 5},
@@ -103,11 +104,20 @@ mod tests {
                 guests_allowed: false,
                 max_participants: 25,
                 lobby: true,
-                embed_origins: Vec::new()
+                embed_origins: vec!["https://intranet.example.com".into()]
             }
         );
         let written = serde_json::to_value(&settings).expect("JSON");
-        assert_eq!(written, json!({"auth": "ldap", "guests_allowed": false, "max_participants": 25, "lobby": true}));
+        assert_eq!(
+            written,
+            json!({"auth": "ldap", "guests_allowed": false, "max_participants": 25, "lobby": true,
+                   "embed_origins": ["https://intranet.example.com"]})
+        );
+        // An api from before the setting: no site may embed (the safe default).
+        let mut older = as_the_api_writes_it();
+        older.as_object_mut().map(|o| o.remove("embed_origins"));
+        let settings: NodeSettings = serde_json::from_value(older).expect("node settings");
+        assert!(settings.embed_origins.is_empty());
     }
 
     #[test]
