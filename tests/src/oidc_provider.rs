@@ -128,6 +128,8 @@ pub struct ProviderAccount {
     pub name: Option<String>,
     /// `email` (scope `email`).
     pub email: Option<String>,
+    /// `email_verified` (scope `email`); `None`: the claim is left out.
+    pub email_verified: Option<bool>,
     /// `groups` (scope `groups`).
     pub groups: Vec<String>,
 }
@@ -141,6 +143,7 @@ impl ProviderAccount {
             subject: "ann".into(),
             name: Some("Ann Example".into()),
             email: Some("ann@example.org".into()),
+            email_verified: Some(true),
             groups: vec!["moderators".into()],
         }
     }
@@ -153,6 +156,7 @@ impl ProviderAccount {
             subject: "bob".into(),
             name: Some("Bob Example".into()),
             email: Some("bob@example.org".into()),
+            email_verified: Some(true),
             groups: vec![],
         }
     }
@@ -164,6 +168,9 @@ impl ProviderAccount {
         }
         if let Some(email) = &self.email {
             claims["email"] = json!(email);
+        }
+        if let Some(verified) = self.email_verified {
+            claims["email_verified"] = json!(verified);
         }
         json!({"login": self.login, "password": self.password, "claims": claims})
     }

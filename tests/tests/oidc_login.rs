@@ -4,7 +4,7 @@
 use confer_api::login::LoggedIn;
 use confer_api::login::oidc::{self, OidcLoginError, PendingLogin};
 use confer_store::domain::OidcSettings;
-use confer_tests::oidc_provider::{ProviderConfig, SigningKey, TestProvider};
+use confer_tests::oidc_provider::{ProviderAccount, ProviderConfig, SigningKey, TestProvider};
 use confer_tests::outbound::loopback_http;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -115,6 +115,29 @@ async fn bob_in_no_group_is_no_moderator() {
     assert_eq!(who.name, "Bob Example");
     assert_eq!(who.email.as_deref(), Some("bob@example.org"));
     assert!(!who.moderator, "bob is not in moderators");
+}
+
+#[tokio::test]
+async fn an_email_the_provider_has_not_verified_is_not_taken() {
+    // A meeting names its moderators by email: an address the provider has not
+    // verified (false, or not said) must not come with the login.
+    let mut config = ProviderConfig::new();
+    config.accounts[1].email_verified = Some(false);
+    let mut unstated = ProviderAccount::ann();
+    unstated.login = "cy".into();
+    unstated.subject = "cy".into();
+    unstated.email = Some("cy@example.org".into());
+    unstated.email_verified = None;
+    config.accounts.push(unstated);
+    let provider = TestProvider::start(config);
+    let settings = provider.settings(Some("groups"), Some("moderators"));
+    for (login, email) in [("ann", Some("ann@example.org")), ("bob", None), ("cy", None)] {
+        let (pending, code) = log_in(&provider, &settings, login).await;
+        let who = oidc::finish(&loopback_http(), &settings, Some(&provider.client_secret), &pending, &code)
+            .await
+            .expect("finish");
+        assert_eq!(who.email.as_deref(), email, "{login}");
+    }
 }
 
 #[tokio::test]

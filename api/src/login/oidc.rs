@@ -462,10 +462,12 @@ fn logged_in(settings: &OidcSettings, claims: &ConferIdTokenClaims, userinfo: Op
         .or_else(|| info.and_then(|i| i.preferred_username()).map(|u| u.to_string()))
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| subject.clone());
-    // An address the provider says it has not verified is not theirs to claim.
+    // Only an address the provider says it verified is theirs: a meeting names its
+    // moderators by email, so an unverified (or unstated) one could make anyone who
+    // registers that address at the provider a moderator.
     let email = match (claims.email(), info.and_then(|i| i.email())) {
-        (Some(e), _) if claims.email_verified() != Some(false) => Some(e.to_string()),
-        (None, Some(e)) if info.and_then(|i| i.email_verified()) != Some(false) => Some(e.to_string()),
+        (Some(e), _) if claims.email_verified() == Some(true) => Some(e.to_string()),
+        (None, Some(e)) if info.and_then(|i| i.email_verified()) == Some(true) => Some(e.to_string()),
         _ => None,
     };
     let mut all = userinfo.map(claims_json).unwrap_or_default();
