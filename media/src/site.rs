@@ -11,39 +11,59 @@ const MEETING: &str = include_str!("../../web/meeting.html");
 const MEETING_JS: &str = include_str!("../../web/meeting.js");
 const STYLE: &str = include_str!("../../web/style.css");
 
+/// The page's Content-Security-Policy before its `frame-ancestors`.
+const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:";
+
 /// Who may show the pages in a frame: the site itself, and the sites the tenant
 /// lists (`embed_origins`, from its settings). Shared by the settings follower
-/// (which writes it) and the page handlers (app data); the lock is never held
-/// across an await.
+/// (which writes it, rarely) and the page handlers (app data), which read the
+/// headers made when the list changed; the lock is never held across an await.
 #[derive(Debug, Clone, Default)]
-pub struct Embedding(Arc<RwLock<Vec<String>>>);
+pub struct Embedding(Arc<RwLock<FramePolicy>>);
 
-impl Embedding {
-    /// The tenant's sites from now on.
-    pub fn set(&self, origins: Vec<String>) {
-        match self.0.write() {
-            Ok(mut current) => *current = origins,
-            Err(poisoned) => *poisoned.into_inner() = origins,
-        }
+/// The headers for one list of sites.
+#[derive(Debug, Clone)]
+struct FramePolicy {
+    /// The whole Content-Security-Policy, its `frame-ancestors` included.
+    csp: Arc<str>,
+    /// No site is listed: `X-Frame-Options` (which cannot list sites) is sent too.
+    alone: bool,
+}
+
+impl Default for FramePolicy {
+    fn default() -> Self {
+        Self::for_sites(&[])
     }
+}
 
-    /// `frame-ancestors` with the tenant's sites, and whether `X-Frame-Options` (which
-    /// cannot list sites) may still be sent.
-    fn frame_ancestors(&self) -> (String, bool) {
-        let origins = match self.0.read() {
-            Ok(o) => o.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        // Only what parses as an origin is written into the header.
+impl FramePolicy {
+    fn for_sites(origins: &[String]) -> Self {
+        // Only what reads as an origin is written into the header.
         let listed: Vec<&str> = origins
             .iter()
             .map(String::as_str)
             .filter(|o| o.bytes().all(|b| b.is_ascii_alphanumeric() || b".:/-[]".contains(&b)))
             .collect();
-        (
-            format!("frame-ancestors 'self'{}", listed.iter().map(|o| format!(" {o}")).collect::<String>()),
-            listed.is_empty(),
-        )
+        let sites: String = listed.iter().map(|o| format!(" {o}")).collect();
+        Self { csp: format!("{CSP}; frame-ancestors 'self'{sites}").into(), alone: listed.is_empty() }
+    }
+}
+
+impl Embedding {
+    /// The tenant's sites from now on.
+    pub fn set(&self, origins: &[String]) {
+        let policy = FramePolicy::for_sites(origins);
+        match self.0.write() {
+            Ok(mut current) => *current = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
+    fn policy(&self) -> FramePolicy {
+        match self.0.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 }
 
@@ -56,17 +76,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn html(body: &'static str, embedding: Option<web::Data<Embedding>>) -> HttpResponse {
-    let (ancestors, alone) =
-        embedding.map(|e| e.frame_ancestors()).unwrap_or_else(|| ("frame-ancestors 'self'".into(), true));
+    let policy = embedding.map(|e| e.policy()).unwrap_or_default();
     let mut page = HttpResponse::Ok();
-    page.content_type("text/html; charset=utf-8").insert_header((
-        "Content-Security-Policy",
-        format!("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; {ancestors}"),
-    ));
+    page.content_type("text/html; charset=utf-8").insert_header(("Content-Security-Policy", &*policy.csp));
     // A page elsewhere may not frame the meeting (clickjacking a moderator's
     // buttons) unless the tenant lists it; older browsers read X-Frame-Options
     // instead of frame-ancestors, which cannot list sites.
-    if alone {
+    if policy.alone {
         page.insert_header(("X-Frame-Options", "SAMEORIGIN"));
     }
     // A join token in the address (`?jwt=`) never leaves in a Referer.

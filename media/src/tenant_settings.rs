@@ -30,6 +30,6 @@ pub fn follow(api: Arc<ApiClient>, announced: Arc<Notify>, poll: Duration, hub: 
         tracing::info!(auth = %access.auth, guests_allowed = access.guests_allowed, lobby = access.lobby,
             max_participants = settings.max_participants, "tenant settings applied");
         hub.set_access(access, settings.max_participants);
-        embedding.set(settings.embed_origins.clone());
+        embedding.set(&settings.embed_origins);
     });
 }

@@ -2,7 +2,7 @@
 
 use crate::{OutboundError, OutboundGuard};
 use reqwest::dns::{Name, Resolve, Resolving};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -79,7 +79,7 @@ impl OutboundHttp {
             .timeout(self.timeout)
             .user_agent(&self.user_agent)
             .dns_resolver(Arc::new(NoLookups));
-        if host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_err() {
+        if crate::ip_literal(host).is_none() {
             client = client.resolve_to_addrs(host, &addrs);
         }
         let client = client.build().map_err(|e| failed(e.into()))?;

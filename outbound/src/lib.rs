@@ -28,4 +28,4 @@ mod tcp;
 pub use error::OutboundError;
 pub use guard::{OutboundGuard, Refusal, special_network};
 pub use http_client::{MAX_ANSWER_BYTES, OutboundHttp};
-pub use tcp::connect;
+pub use tcp::{connect, ip_literal};

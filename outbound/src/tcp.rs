@@ -5,15 +5,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+/// The address `host` is, when it is an IP literal (bracketed or not), not a name.
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    bare.parse().ok()
+}
+
 impl OutboundGuard {
     /// The addresses of `host` (a name or an IP literal, bracketed or not) at `port`
     /// that the guard passes, in the resolver's order. When it has addresses but the
     /// guard passes none, the refusal of the first.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, OutboundError> {
-        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
+        let found: Vec<SocketAddr> = match ip_literal(host) {
+            Some(ip) => vec![SocketAddr::new(ip, port)],
+            None => tokio::net::lookup_host((host, port))
                 .await
                 .map_err(|e| OutboundError::Unresolvable { host: host.to_owned(), source: Some(e) })?
                 .collect(),

@@ -8,6 +8,7 @@ use super::extract::{JsonBody, if_match};
 use super::{ApiError, AppState};
 use crate::domain::{
     AuthMode, DomainEvent, FieldError, LdapSettings, OidcSettings, SealedSecret, StreamId, TenantSettings,
+    refuse_control_characters,
 };
 use crate::secrets::DataKey;
 use crate::store::{ExpectedVersion, Scope, StoreError, tenants};
@@ -16,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use confer_outbound::OutboundGuard;
 use confer_vocabulary::node_api::{NodeSettings, paths};
 use serde::{Deserialize, Deserializer, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use url::Url;
 use utoipa::ToSchema;
 
@@ -159,22 +160,17 @@ fn required(field: &'static str, value: String) -> Result<String, FieldError> {
     crate::domain::parse_text(field, &value, 1000)
 }
 
-/// A setting string holds no control character: a CR, LF or NUL in a DN, a password
-/// or a URL would be sent as it is to whatever the setting names. A PEM keeps its
-/// line breaks.
-fn no_control(field: &'static str, value: &str, line_breaks: bool) -> Result<(), FieldError> {
-    let allowed = |c: char| line_breaks && matches!(c, '\n' | '\r' | '\t');
-    if value.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(FieldError::new(field, format!("{field} must not contain control characters")));
-    }
-    Ok(())
+/// A URL of a host (and a path) and nothing more: no user, password, query or
+/// fragment, which would be sent, or change what is fetched.
+fn bare_url(url: &Url) -> bool {
+    url.username().is_empty() && url.password().is_none() && url.query().is_none() && url.fragment().is_none()
 }
 
 fn optional_text(field: &'static str, value: Option<String>) -> Result<Option<String>, FieldError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => {
-            no_control(field, v, false)?;
+            refuse_control_characters(field, v)?;
             Ok(Some(v.to_owned()))
         }
     }
@@ -201,7 +197,7 @@ fn follow_secret(
     match sent {
         Some(s) if s.is_empty() => Err(FieldError::new(field, format!("{field} must not be empty"))),
         Some(s) => {
-            no_control(field, &s, false)?;
+            refuse_control_characters(field, &s)?;
             Ok(Some(key.seal(&s)))
         }
         None if stored.is_some() && !same_destination => Err(FieldError::new(
@@ -225,8 +221,7 @@ fn reachable_literal(
     let Some(host) = host.filter(|h| !h.is_empty()) else {
         return Err(FieldError::new(field, format!("{field} must name a host")));
     };
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let Ok(ip) = bare.parse::<IpAddr>() else { return Ok(()) };
+    let Some(ip) = confer_outbound::ip_literal(host) else { return Ok(()) };
     guard
         .check(SocketAddr::new(ip, port))
         .map_err(|refusal| FieldError::new(field, format!("{field} cannot be used: {refusal}")))
@@ -239,16 +234,12 @@ fn ldap_settings(
     guard: &OutboundGuard,
 ) -> Result<LdapSettings, FieldError> {
     let url = input.url.trim().to_owned();
-    no_control("ldap.url", &url, false)?;
+    refuse_control_characters("ldap.url", &url)?;
     let parsed = Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "ldap" | "ldaps"));
     let Some(parsed) = parsed.filter(|u| u.host_str().is_some_and(|h| !h.is_empty())) else {
         return Err(FieldError::new("ldap.url", "ldap.url must be ldap://host[:port] or ldaps://host[:port]"));
     };
-    if !parsed.username().is_empty()
-        || parsed.password().is_some()
-        || parsed.query().is_some()
-        || parsed.fragment().is_some()
-    {
+    if !bare_url(&parsed) {
         return Err(FieldError::new(
             "ldap.url",
             "ldap.url must be ldap://host[:port] or ldaps://host[:port], nothing more",
@@ -257,7 +248,7 @@ fn ldap_settings(
     let port = parsed.port().unwrap_or(if parsed.scheme() == "ldaps" { 636 } else { 389 });
     reachable_literal("ldap.url", parsed.host_str(), port, guard)?;
     let user_filter = input.user_filter.unwrap_or_else(|| "(uid=%u)".into());
-    no_control("ldap.user_filter", &user_filter, false)?;
+    refuse_control_characters("ldap.user_filter", &user_filter)?;
     if !user_filter.starts_with('(') || !user_filter.ends_with(')') || !user_filter.contains("%u") {
         return Err(FieldError::new(
             "ldap.user_filter",
@@ -269,7 +260,8 @@ fn ldap_settings(
         Some(t) => Some(crate::domain::parse_distinguished_name_template("ldap.user_dn_template", t)?),
     };
     if let Some(pem) = &input.ca_pem {
-        no_control("ldap.ca_pem", pem, true)?;
+        // A PEM keeps its line breaks; nothing else.
+        refuse_control_characters("ldap.ca_pem", &pem.replace(['\n', '\r', '\t'], ""))?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(FieldError::new("ldap.ca_pem", "ldap.ca_pem must be a PEM certificate"));
         }
@@ -328,16 +320,15 @@ fn embed_origins(origins: Vec<String>) -> Result<Vec<String>, FieldError> {
     }
     let mut parsed = Vec::with_capacity(origins.len());
     for origin in origins {
-        no_control(FIELD, &origin, false)?;
+        refuse_control_characters(FIELD, &origin)?;
         let refuse = || {
             FieldError::new(FIELD, format!("{FIELD}: {origin:?} is not an origin like https://intranet.example.org"))
         };
         let url = Url::parse(origin.trim()).map_err(|_| refuse())?;
         let local = url.host_str().is_some_and(|h| h == "localhost" || h.ends_with(".localhost"));
         let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
-        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
-        let plain = url.username().is_empty() && url.password().is_none() && !origin.contains('*');
-        if !scheme_ok || !bare || !plain || url.host_str().is_none_or(str::is_empty) {
+        let bare = bare_url(&url) && url.path() == "/" && !origin.contains('*');
+        if !scheme_ok || !bare || url.host_str().is_none_or(str::is_empty) {
             return Err(refuse());
         }
         let origin = url.origin().ascii_serialization();
@@ -353,7 +344,7 @@ fn embed_origins(origins: Vec<String>) -> Result<Vec<String>, FieldError> {
 fn issuer(value: &str, guard: &OutboundGuard) -> Result<String, FieldError> {
     const FIELD: &str = "oidc.issuer";
     let issuer = value.trim().trim_end_matches('/').to_owned();
-    no_control(FIELD, &issuer, false)?;
+    refuse_control_characters(FIELD, &issuer)?;
     let refuse = || {
         FieldError::new(
             FIELD,
@@ -363,10 +354,7 @@ fn issuer(value: &str, guard: &OutboundGuard) -> Result<String, FieldError> {
     let url = Url::parse(&issuer).map_err(|_| refuse())?;
     if !matches!(url.scheme(), "http" | "https")
         || url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
+        || !bare_url(&url)
         || issuer.contains(['?', '#'])
     {
         return Err(refuse());
@@ -406,7 +394,7 @@ fn oidc_settings(
         moderator_claim: optional_text("oidc.moderator_claim", input.moderator_claim)?,
         moderator_value: match input.moderator_value {
             Some(v) => {
-                no_control("oidc.moderator_value", &v, false)?;
+                refuse_control_characters("oidc.moderator_value", &v)?;
                 Some(v)
             }
             None => None,

@@ -126,29 +126,25 @@ impl<'a> Admission<'a> {
         // not wrong), so parallel tries cannot all pass the limit.
         let counter = self.hub.password_attempts().filter(|_| join.password.is_some());
         let reserved = match counter.zip(asker.client) {
-            Some((attempts, client)) => Some(self.reserve(attempts, &join.room, client).await?),
+            Some((attempts, client)) => Some((attempts, self.reserve(attempts, &join.room, client).await?)),
             None => None,
         };
-        let matches = self.meeting_password_matches(&join).await;
-        let outcome = match matches {
-            Ok(ok) => {
-                join.meeting_password_ok = ok;
-                let room = join.room.clone();
-                self.hub.join(session, outgoing, join).map_err(|e| (room, e))
-            }
+        join.meeting_password_ok = match self.meeting_password_matches(&join).await {
+            Ok(ok) => ok,
             Err(refusal) => {
-                give_back(counter, reserved).await;
+                give_back(reserved).await;
                 return Err(refusal);
             }
         };
-        match outcome {
-            Err((room, RoomError::WrongPassword)) => {
+        let room = join.room.clone();
+        match self.hub.join(session, outgoing, join) {
+            Err(RoomError::WrongPassword) => {
                 tracing::info!(room = %room.as_str(), client = ?asker.client, "a wrong room password (counted)");
                 Err(RoomError::WrongPassword.into())
             }
             other => {
-                give_back(counter, reserved).await;
-                Ok(other.map_err(|(_, e)| e)?)
+                give_back(reserved).await;
+                Ok(other?)
             }
         }
     }
@@ -226,8 +222,8 @@ fn identity(claims: Option<&JoinClaims>, rules: Option<&MeetingRules>) -> Identi
 
 /// Gives back a try that was not a wrong password. If Redis cannot take it back,
 /// the try stays counted: that only errs toward the limit.
-async fn give_back(attempts: Option<&PasswordAttempts>, reserved: Option<Reserved>) {
-    if let (Some(attempts), Some(reserved)) = (attempts, reserved)
+async fn give_back(reserved: Option<(&PasswordAttempts, Reserved)>) {
+    if let Some((attempts, reserved)) = reserved
         && let Err(e) = attempts.refund(reserved).await
     {
         tracing::warn!(error = %e, "a password try that was not wrong could not be given back");

@@ -35,8 +35,15 @@ pub fn parse_text(field: &'static str, value: &str, max_chars: usize) -> Result<
     if trimmed.chars().count() > max_chars {
         return Err(FieldError::new(field, format!("{field} must be at most {max_chars} characters")));
     }
-    if trimmed.chars().any(char::is_control) {
+    refuse_control_characters(field, trimmed)?;
+    Ok(trimmed.to_owned())
+}
+
+/// Refuses a control character (CR, LF, NUL, …) anywhere in `value`: a setting is
+/// sent as it is to whatever it names, where a line break starts another command.
+pub fn refuse_control_characters(field: &'static str, value: &str) -> Result<(), FieldError> {
+    if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, format!("{field} must not contain control characters")));
     }
-    Ok(trimmed.to_owned())
+    Ok(())
 }
