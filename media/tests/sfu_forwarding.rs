@@ -156,6 +156,59 @@ async fn answer(node: &SfuHandle, name: &str, client: &mut Client, offer: String
     node.answer_subscription(&seat, client.pc.local_description().unwrap().sdp.clone()).await.unwrap();
 }
 
+/// Chromium checks consent on a connection it only receives on about every 25 s.
+/// An ICE-lite node hears nothing else from the client's ICE meanwhile; it must not
+/// call the connection disconnected and stop forwarding to it between two checks.
+#[tokio::test]
+async fn a_subscriber_whose_client_checks_consent_rarely_keeps_receiving() {
+    let (node, _speakers) = common::start_node();
+    let mut ann = Client::new();
+    let sender = ann.pc.add_track(vp8_track()).unwrap();
+    publish(&node, "ann", &mut ann).await;
+    pump_until(&mut [&mut ann], |c| c[0].connected, "the publisher to connect").await;
+    let mut n = 0u16;
+    let offer = loop {
+        n += 1;
+        frame(sender, &mut ann, n);
+        ann.pump();
+        let (offer, _updates) = node.subscribe(&Seat::new("standup", "bob")).await.unwrap();
+        if offer.contains("m=video") {
+            break offer;
+        }
+        assert!(n < 500, "the node never saw ann's track");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let consent_interval = Duration::from_secs(12);
+    let mut bob = Client::checking_consent_every(consent_interval);
+    answer(&node, "bob", &mut bob, offer).await;
+    pump_until(&mut [&mut ann, &mut bob], |c| c[1].connected, "the subscriber to connect").await;
+    send_frames_until(sender, &mut ann, &mut bob, &mut n, 5).await;
+
+    // Frames keep coming for longer than rtc's default 5 s of silence, until
+    // just before bob's next consent check.
+    let until = Instant::now() + consent_interval - Duration::from_secs(1);
+    let mut last_second = 0;
+    while Instant::now() < until {
+        n += 1;
+        frame(sender, &mut ann, n);
+        let before = bob.rtp.len();
+        for _ in 0..10 {
+            ann.pump();
+            bob.pump();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if until.saturating_duration_since(Instant::now()) < Duration::from_secs(1) {
+            last_second += bob.rtp.len() - before;
+        }
+    }
+    assert!(
+        last_second >= 10,
+        "bob still receives {} s after his last consent check: {last_second} packets in its last second",
+        consent_interval.as_secs() - 1
+    );
+    node.stop();
+}
+
 #[tokio::test]
 async fn a_subscriber_who_was_there_first_is_offered_the_new_track_and_loses_it_when_the_publisher_leaves() {
     let (node, _speakers) = common::start_node();

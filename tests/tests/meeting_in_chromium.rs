@@ -211,8 +211,17 @@ async fn a_participant_forced_to_relay_sends_and_receives_through_coturn() {
                     vec![],
                 )
                 .await;
+            let ann = browsers[0]
+                .execute(
+                    "const s = window.confer.state; return { sub: s.subscriber && s.subscriber.connectionState, \
+                     signaling: s.subscriber && s.subscriber.signalingState, \
+                     mids: s.subscriber && s.subscriber.getTransceivers().map((t) => [t.mid, t.direction, t.currentDirection, t.receiver.track.readyState]), \
+                     tiles: [...s.tiles.keys()], people: [...s.people.keys()] }",
+                    vec![],
+                )
+                .await;
             panic!(
-                "media did not flow both ways: {stats:?}; Rita's transports: {transports:?}; coturn: {}",
+                "media did not flow both ways: {stats:?}; Rita's transports: {transports:?}; Ann: {ann:?}; coturn: {}",
                 coturn.log_tail()
             );
         }

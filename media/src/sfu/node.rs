@@ -723,6 +723,7 @@ impl EventLoop {
         let id = self.next_conn;
         self.next_conn += 1;
         self.demux.register(ufrag, id);
+        tracing::debug!(conn = id, room = %seat.room, participant = %seat.participant, ?direction, "connection added");
         self.conns.insert(
             id,
             Conn {

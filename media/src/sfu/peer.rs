@@ -20,7 +20,7 @@ use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which way media flows on a connection of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,20 @@ pub(crate) struct NewPeer {
 fn random_text(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
+
+/// How long a connection may go without a STUN check from its client before the
+/// node counts it disconnected (and stops forwarding to it). An ICE-lite node sends
+/// no checks of its own and media does not count, so this waits on the client's
+/// consent checks alone: Chromium sends them on a connection it only receives on
+/// about every 25 s (measured), and later still on a busy machine. rtc's default
+/// of 5 s made a subscriber's video stop for most of every 25 s, and a check late
+/// by a few seconds more failed the connection for good.
+const SILENCE_BEFORE_DISCONNECTED: Duration = Duration::from_secs(40);
+
+/// How much longer, once disconnected, before the connection is failed and closed.
+/// A client that is really gone has usually been noticed well before by signaling
+/// (its socket closes and its seat expires, which closes its connections).
+const SILENCE_BEFORE_FAILED: Duration = Duration::from_secs(20);
 
 /// A connection of the node: ICE lite with our own credentials (so the ufrag can
 /// route it), no mDNS (nothing multicast leaves the node), DTLS server when
@@ -66,6 +80,7 @@ pub(crate) fn build(advertised: SocketAddr, side: Side, now: Instant) -> Result<
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_credentials(ufrag.clone(), random_text(24))
         .with_answering_dtls_role(RTCDtlsRole::Server)
+        .with_ice_timeouts(Some(SILENCE_BEFORE_DISCONNECTED), Some(SILENCE_BEFORE_FAILED), None)
         .build();
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_media_engine(media)

@@ -39,6 +39,18 @@ pub struct Client {
 
 impl Client {
     pub fn new() -> Self {
+        Self::with_settings(SettingEngineBuilder::new())
+    }
+
+    /// A client that sends a consent check on its selected pair only every
+    /// `interval` (and does not give up on the node itself meanwhile), as Chromium
+    /// does on a connection it only receives on.
+    pub fn checking_consent_every(interval: Duration) -> Self {
+        let patient = Some(Duration::from_secs(600));
+        Self::with_settings(SettingEngineBuilder::new().with_ice_timeouts(patient, patient, Some(interval)))
+    }
+
+    fn with_settings(settings: SettingEngineBuilder) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let addr = socket.local_addr().unwrap();
@@ -55,7 +67,7 @@ impl Client {
             &mut media,
         )
         .unwrap();
-        let settings = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
+        let settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled).build();
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_media_engine(media)
             .with_setting_engine(settings)
