@@ -90,6 +90,14 @@ struct Config {
     /// The window of those tries, in seconds (from the first wrong one).
     #[arg(long, env = "CONFER_PASSWORD_WINDOW_SECONDS", default_value_t = 60)]
     password_window_seconds: u64,
+    /// Signaling frames one socket may send per second (chat included), after a
+    /// burst of twice as many; over it a frame is answered `too_many_frames`.
+    #[arg(long, env = "CONFER_SIGNALING_FRAMES_PER_SECOND", default_value_t = 20)]
+    signaling_frames_per_second: u32,
+    /// Chat messages one socket may send per second, after a burst of five times as
+    /// many; over it a message is answered `too_many_messages` and not sent.
+    #[arg(long, env = "CONFER_CHAT_MESSAGES_PER_SECOND", default_value_t = 2)]
+    chat_messages_per_second: u32,
     /// How often the tenant's settings are read when no change is announced on Redis.
     #[arg(long, env = "CONFER_SETTINGS_POLL_SECONDS", default_value_t = 30)]
     settings_poll_seconds: u64,
@@ -262,6 +270,11 @@ async fn main() -> anyhow::Result<()> {
     let facts = api.clone().map(Facts::start);
     let policy = RoomPolicy { max_participants: config.max_participants, ..RoomPolicy::default() };
     let hub = Hub::with_facts(policy, sfu.clone(), turn, facts.clone());
+    hub.limit_signaling(confer_media::signaling::SignalingLimits {
+        frames_per_second: config.signaling_frames_per_second,
+        chat_per_second: config.chat_messages_per_second,
+        ..Default::default()
+    });
     let jwks_url = config.jwks_url.clone().or_else(|| {
         let api = config.api_url.as_deref()?.trim_end_matches('/');
         Some(format!("{api}{}", confer_vocabulary::node_api::paths::tenant_jwks(&config.tenant)))

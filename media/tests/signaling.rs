@@ -7,7 +7,7 @@ mod common;
 use common::{Client, vp8_track};
 use confer_media::password_attempts::PasswordAttempts;
 use confer_media::room::RoomPolicy;
-use confer_media::signaling::{Hub, websocket};
+use confer_media::signaling::{Hub, SignalingLimits, websocket};
 use futures_util::{SinkExt, StreamExt};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::RTCRtpSenderId;
@@ -25,8 +25,19 @@ async fn start_node(max_participants: u32) -> SocketAddr {
 
 /// A node that counts wrong room passwords with `attempts`.
 async fn start_node_counting(max_participants: u32, attempts: Option<PasswordAttempts>) -> SocketAddr {
+    start_node_with(RoomPolicy { max_participants, ..RoomPolicy::default() }, attempts, SignalingLimits::default())
+        .await
+}
+
+/// A node applying `policy`, holding sockets to `limits`.
+async fn start_node_with(
+    policy: RoomPolicy,
+    attempts: Option<PasswordAttempts>,
+    limits: SignalingLimits,
+) -> SocketAddr {
     let (sfu, speakers) = common::start_node();
-    let hub = Hub::new(RoomPolicy { max_participants, ..RoomPolicy::default() }, sfu, None);
+    let hub = Hub::new(policy, sfu, None);
+    hub.limit_signaling(limits);
     if let Some(attempts) = attempts {
         hub.limit_password_attempts(attempts);
     }
@@ -484,4 +495,111 @@ async fn a_dropped_participant_rejoins_with_their_token_as_the_same_participant(
     let refused =
         mallory.request(json!({"type": "join", "room": "retro", "name": "M", "reconnect_token": "not-a-token"})).await;
     assert_eq!(refused["type"], "error");
+}
+
+/// Reads frames until the socket closes; the error codes seen on the way.
+async fn codes_until_closed(ws: &mut Ws) -> Vec<String> {
+    let mut codes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the socket stayed open; codes so far: {codes:?}");
+        match tokio::time::timeout(Duration::from_secs(5), ws.socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let frame: Value = serde_json::from_str(t.as_str()).unwrap();
+                if let Some(code) = frame["code"].as_str() {
+                    codes.push(code.to_owned());
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return codes,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => panic!("nothing from the socket for 5 s, and it did not close"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_chat_flood_is_cut_to_the_sockets_budget_and_a_frame_flood_closes_the_socket() {
+    let limits = SignalingLimits { frames_per_second: 5, chat_per_second: 1, refusals_before_close: 20 };
+    let node = start_node_with(RoomPolicy::default(), None, limits).await;
+    let mut flooder = Ws::connect(node).await;
+    assert_eq!(flooder.request(json!({"type": "join", "room": "flood", "name": "Flo"})).await["type"], "joined");
+    let mut reader = Ws::connect(node).await;
+    assert_eq!(reader.request(json!({"type": "join", "room": "flood", "name": "Rea"})).await["type"], "joined");
+
+    // Chat: a burst of five, then refused with its own code; nobody gets the rest.
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let reply = flooder.request(json!({"type": "chat", "text": format!("spam {i}")})).await;
+        answers.push(reply["code"].as_str().unwrap_or(reply["type"].as_str().unwrap()).to_owned());
+    }
+    assert_eq!(&answers[..5], ["ok"; 5], "{answers:?}");
+    assert!(answers[5..].iter().all(|a| a == "too_many_messages"), "{answers:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    reader.drain().await;
+    assert_eq!(reader.take_pushes("chat").len(), 5, "only the chat within the budget reached the room");
+
+    // Frames of any kind: over the budget each is refused, and a socket that keeps
+    // going is closed.
+    for _ in 0..60 {
+        flooder
+            .send_raw(r#"{"v":1,"type":"media","audio_muted":true,"video_muted":false,"screen_sharing":false}"#)
+            .await;
+    }
+    let codes = codes_until_closed(&mut flooder).await;
+    assert!(codes.iter().any(|c| c == "too_many_frames"), "{codes:?}");
+
+    // The room goes on, and another socket from the same address is not held to the closed one's budget.
+    let mut again = Ws::connect(node).await;
+    assert_eq!(again.request(json!({"type": "join", "room": "elsewhere", "name": "Flo"})).await["type"], "joined");
+    assert_eq!(reader.request(json!({"type": "chat", "text": "still here"})).await["type"], "ok");
+}
+
+#[actix_web::test]
+async fn a_frame_over_the_size_limit_is_refused_and_closes_the_socket() {
+    let node = start_node(75).await;
+    let mut ws = Ws::connect(node).await;
+    let huge = format!(r#"{{"v":1,"id":1,"type":"chat","text":"{}"}}"#, "x".repeat(300 * 1024));
+    ws.send_raw(&huge).await;
+    let codes = codes_until_closed(&mut ws).await;
+    assert_eq!(codes, ["frame_too_large"]);
+}
+
+#[actix_web::test]
+async fn a_publish_offer_with_too_many_media_sections_is_refused() {
+    let node = start_node(75).await;
+    let mut ws = Ws::connect(node).await;
+    assert_eq!(ws.request(json!({"type": "join", "room": "m", "name": "Eve"})).await["type"], "joined");
+    let mut sdp = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+    for i in 0..50 {
+        sdp.push_str(&format!("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:{i}\r\n"));
+    }
+    let reply = ws.request(json!({"type": "publish", "sdp": sdp})).await;
+    assert_eq!(reply["code"], "too_many_media_sections", "{reply}");
+}
+
+#[actix_web::test]
+async fn a_rooms_lobby_holds_at_most_its_cap_and_the_next_knock_is_refused() {
+    let limits = SignalingLimits { frames_per_second: 1000, chat_per_second: 10, refusals_before_close: 200 };
+    let node = start_node_with(RoomPolicy { lobby: true, ..RoomPolicy::default() }, None, limits).await;
+    let mut host = Ws::connect(node).await;
+    assert_eq!(host.request(json!({"type": "join", "room": "l", "name": "Host"})).await["role"], "moderator");
+    let mut knockers = Vec::new();
+    for i in 0..confer_media::room::MAX_WAITING {
+        let mut ws = Ws::connect(node).await;
+        let reply = ws.request(json!({"type": "join", "room": "l", "name": format!("K{i}")})).await;
+        assert_eq!(reply["type"], "waiting", "{reply}");
+        knockers.push(ws);
+    }
+    let mut one_more = Ws::connect(node).await;
+    let reply = one_more.request(json!({"type": "join", "room": "l", "name": "Late"})).await;
+    assert_eq!(reply["code"], "waiting_list_full", "{reply}");
+    // Once someone is let in, there is room to knock again.
+    host.drain().await;
+    let knock = host.pushes.iter().find(|p| p["event"]["type"] == "participant_knocking").cloned().expect("a knock");
+    assert_eq!(
+        host.request(json!({"type": "admit", "participant": knock["event"]["participant"]})).await["type"],
+        "ok"
+    );
+    let reply = one_more.request(json!({"type": "join", "room": "l", "name": "Late"})).await;
+    assert_eq!(reply["type"], "waiting", "{reply}");
 }

@@ -2,6 +2,7 @@
 //! `confer-api` process (the real binary, on a port the OS picks), so tests run in
 //! parallel, in any order, and twice in a row.
 
+pub mod chat_flood_load;
 pub mod domain_rig;
 pub mod front_door;
 pub mod front_door_load;

@@ -41,6 +41,12 @@ pub enum RoomError {
     /// The meeting ended while they waited to be let in.
     #[error("the meeting ended before you were let in")]
     MeetingEnded,
+    /// As many wait to be let in (for the host or in the lobby) as a room may hold.
+    #[error("too many people are waiting to be let in to this room; try again later")]
+    WaitingListFull {
+        /// The room's cap on those waiting.
+        max: usize,
+    },
     /// No one of this id is waiting to be let in.
     #[error("nobody of this id is waiting in the lobby")]
     NotWaiting,
@@ -69,6 +75,7 @@ impl RoomError {
             Self::LoginRequired => "login_required",
             Self::Denied => "denied",
             Self::MeetingEnded => "meeting_ended",
+            Self::WaitingListFull { .. } => "waiting_list_full",
             Self::NotWaiting => "not_waiting",
             Self::InvalidDisplayName(_) => "invalid_display_name",
             Self::InvalidRoomName(_) => "invalid_room_name",
@@ -95,6 +102,7 @@ mod tests {
             RoomError::Denied,
             RoomError::MeetingEnded,
             RoomError::NotWaiting,
+            RoomError::WaitingListFull { max: 100 },
             RoomError::InvalidDisplayName("x"),
             RoomError::InvalidRoomName("x"),
             RoomError::InvalidPassword("x"),

@@ -30,6 +30,7 @@ pub use command::Command;
 pub use error::RoomError;
 pub use events::{KnockOutcome, LeaveReason, ParticipantSnapshot, RoomEvent, RoomSnapshot, WaitReason};
 pub use names::{DisplayName, RoomName};
+pub use one_room::MAX_WAITING;
 pub use participant::{MediaKind, MediaState, ParticipantId, Role};
 pub use password::RoomPassword;
 pub use policy::{DEFAULT_MAX_PARTICIPANTS, Identity, JoinRequest, MeetingTerms, RoomPolicy};

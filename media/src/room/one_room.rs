@@ -45,6 +45,9 @@ enum Lock {
     Meeting,
 }
 
+/// How many may wait to be let in to one room, for the host and in the lobby together.
+pub const MAX_WAITING: usize = 100;
+
 /// Someone waiting to be let in.
 #[derive(Debug, Clone)]
 struct Waiter {
@@ -161,11 +164,13 @@ impl Room {
         // takes the first one.
         let open = !self.participants.is_empty();
         if !open && !self.may_open(request.identity) {
+            self.check_waiting_room()?;
             let id = self.fresh_id(rng);
             self.waiting.push(Waiter { id, request, reason: WaitReason::Host });
             return Ok(Arrival::Waiting { id, reason: WaitReason::Host, events: Vec::new() });
         }
         if self.knocks(request.identity) {
+            self.check_waiting_room()?;
             let id = self.fresh_id(rng);
             let events = vec![self.knocking(id, &request)];
             self.waiting.push(Waiter { id, request, reason: WaitReason::Lobby });
@@ -198,6 +203,16 @@ impl Room {
     /// Whether someone of this identity opens the room by joining it.
     fn may_open(&self, identity: Identity) -> bool {
         !self.policy.auth_required || identity.is_moderator()
+    }
+
+    /// Refuses one more waiter when [`MAX_WAITING`] already wait (for the host or in
+    /// the lobby): a flood of knocks cannot grow a room's list, nor its moderators'
+    /// lobby, without bound.
+    fn check_waiting_room(&self) -> Result<(), RoomError> {
+        if self.waiting.len() >= MAX_WAITING {
+            return Err(RoomError::WaitingListFull { max: MAX_WAITING });
+        }
+        Ok(())
     }
 
     /// Whether someone of this identity knocks on the lobby rather than walking in.

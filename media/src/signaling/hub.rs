@@ -2,7 +2,7 @@
 //! which seat, and the SFU. Every change goes through one short critical section
 //! (no await inside), and what it produced is told to everyone concerned.
 
-use super::protocol::{self, Push, name_of};
+use super::protocol::{self, Push};
 use crate::auth::{SiteAccess, TokenCheck};
 use crate::facts::Facts;
 use crate::password_attempts::PasswordAttempts;
@@ -42,13 +42,65 @@ struct Link {
     outgoing: mpsc::Sender<Outgoing>,
 }
 
+/// The sessions holding seats in one room, under a lock of the room's own: a chat
+/// message takes this lock only, never the node's, so a flood in one room does not
+/// hold up joins and commands in the others. Taken after the hub's lock when both
+/// are needed (never the other way round).
+#[derive(Default)]
+pub(crate) struct Audience {
+    links: Mutex<HashMap<ParticipantId, Link>>,
+}
+
+impl Audience {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ParticipantId, Link>> {
+        self.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends a chat message from `from` (held by `session`) to everyone in the room.
+    pub(crate) fn chat(&self, session: u64, from: ParticipantId, name: String, text: String) -> Result<(), RoomError> {
+        let frame: Arc<str> = protocol::push_text(&Push::Chat { from, name, text }).into();
+        let links = self.lock();
+        if links.get(&from).is_none_or(|l| l.session != session) {
+            return Err(RoomError::NoSuchParticipant);
+        }
+        for link in links.values() {
+            let _ = link.outgoing.try_send(Outgoing::Text(frame.clone()));
+        }
+        Ok(())
+    }
+}
+
 struct State {
     rooms: Rooms,
-    links: HashMap<Place, Link>,
+    /// Who holds a seat, room by room.
+    audiences: HashMap<RoomName, Arc<Audience>>,
     /// Sessions waiting for the host or in a lobby, by room and the id they wait under.
     waiters: HashMap<Place, Link>,
     /// Each room's active speaker, as last reported by the SFU (told to newcomers).
     speakers: HashMap<RoomName, ParticipantId>,
+}
+
+impl State {
+    fn seated_session(&self, place: &Place) -> Option<u64> {
+        self.audiences.get(&place.0).and_then(|a| a.lock().get(&place.1).map(|l| l.session))
+    }
+
+    fn link(&mut self, place: Place, link: Link) -> Option<Link> {
+        self.audiences.entry(place.0).or_default().lock().insert(place.1, link)
+    }
+
+    fn unlink(&mut self, place: &Place) -> Option<Link> {
+        let audience = self.audiences.get(&place.0)?;
+        let (link, empty) = {
+            let mut links = audience.lock();
+            let link = links.remove(&place.1);
+            (link, links.is_empty())
+        };
+        if empty {
+            self.audiences.remove(&place.0);
+        }
+        link
+    }
 }
 
 /// Signaling's shared state. One per node.
@@ -61,6 +113,8 @@ pub struct Hub {
     tokens: OnceLock<Arc<TokenCheck>>,
     meetings: OnceLock<ScheduledMeetings>,
     access: RwLock<SiteAccess>,
+    /// What one socket may ask (the defaults until configured).
+    limits: OnceLock<super::SignalingLimits>,
     /// Whether the tenant's settings are known (always, on a node without an api).
     settings_known: std::sync::atomic::AtomicBool,
 }
@@ -79,7 +133,7 @@ impl Hub {
     pub fn with_facts(policy: RoomPolicy, sfu: SfuHandle, turn: Option<TurnConfig>, facts: Option<Facts>) -> Arc<Self> {
         let state = Mutex::new(State {
             rooms: Rooms::new(policy),
-            links: HashMap::new(),
+            audiences: HashMap::new(),
             waiters: HashMap::new(),
             speakers: HashMap::new(),
         });
@@ -93,6 +147,7 @@ impl Hub {
             tokens: OnceLock::new(),
             meetings: OnceLock::new(),
             access,
+            limits: OnceLock::new(),
             settings_known: std::sync::atomic::AtomicBool::new(true),
         })
     }
@@ -156,6 +211,16 @@ impl Hub {
         self.turn.iter().map(|t| t.mint(&user, std::time::SystemTime::now())).collect()
     }
 
+    /// Holds every socket to `limits` from now on (once; later calls change nothing).
+    pub fn limit_signaling(&self, limits: super::SignalingLimits) {
+        let _ = self.limits.set(limits);
+    }
+
+    /// What one socket may ask.
+    pub(crate) fn signaling_limits(&self) -> super::SignalingLimits {
+        self.limits.get().copied().unwrap_or_default()
+    }
+
     /// Counts wrong room passwords in Redis from now on (once; later calls change nothing).
     pub fn limit_password_attempts(&self, attempts: PasswordAttempts) {
         let _ = self.password_attempts.set(attempts);
@@ -202,7 +267,7 @@ impl Hub {
                 };
                 let mut state = hub.lock();
                 // A late change about someone who has left (or a meeting that ended) is dropped.
-                if !state.links.contains_key(&(room.clone(), participant)) {
+                if state.seated_session(&(room.clone(), participant)).is_none() {
                     continue;
                 }
                 state.speakers.insert(room.clone(), participant);
@@ -250,7 +315,7 @@ impl Hub {
         match &outcome {
             JoinOutcome::Seated(joined) => {
                 let place = (joined.room.room.clone(), joined.participant);
-                if let Some(old) = state.links.insert(place, Link { session, outgoing })
+                if let Some(old) = state.link(place, Link { session, outgoing })
                     && old.session != session
                 {
                     let _ = old.outgoing.try_send(Outgoing::Close);
@@ -270,7 +335,7 @@ impl Hub {
     /// let in meanwhile (the news not read yet), it leaves the seat it was given.
     pub(crate) fn withdraw(&self, session: u64, place: &Place) {
         let mut state = self.lock();
-        if state.links.get(place).is_some_and(|l| l.session == session) {
+        if state.seated_session(place) == Some(session) {
             if let Ok(events) = state.rooms.handle(&place.0, place.1, Command::Leave, Instant::now()) {
                 self.tell(&mut state, events);
                 Self::deliver_news(&mut state);
@@ -312,7 +377,7 @@ impl Hub {
                 News::Seated(joined) => {
                     if let Some(link) = state.waiters.remove(&place) {
                         let _ = link.outgoing.try_send(Outgoing::Admitted(Box::new(joined)));
-                        state.links.insert(place, link);
+                        state.link(place, link);
                     }
                 }
                 News::Refused(e) => {
@@ -331,13 +396,9 @@ impl Hub {
         tell_moderators(&state, room, &Push::PasswordTriesLocked { room: room.clone(), retry_after_seconds });
     }
 
-    /// Sends a chat message to everyone in the room.
-    pub(crate) fn chat(&self, place: &Place, text: String) -> Result<(), RoomError> {
-        let state = self.lock();
-        let snapshot = state.rooms.snapshot(&place.0).ok_or(RoomError::NoSuchRoom)?;
-        let name = name_of(&snapshot, place.1).ok_or(RoomError::NoSuchParticipant)?;
-        tell_room(&state, &place.0, &Push::Chat { from: place.1, name, text });
-        Ok(())
+    /// The room's audience, for a seated session to chat to without the hub's lock.
+    pub(crate) fn audience(&self, room: &RoomName) -> Option<Arc<Audience>> {
+        self.lock().audiences.get(room).cloned()
     }
 
     /// `session`'s socket closed without a goodbye: its participant is away and may
@@ -345,10 +406,10 @@ impl Hub {
     /// (taken over by a reconnect) changes nothing.
     pub(crate) fn connection_lost(&self, session: u64, place: &Place) {
         let mut state = self.lock();
-        if state.links.get(place).is_none_or(|l| l.session != session) {
+        if state.seated_session(place) != Some(session) {
             return;
         }
-        state.links.remove(place);
+        state.unlink(place);
         if let Ok(events) = state.rooms.connection_lost(&place.0, place.1, Instant::now()) {
             self.tell(&mut state, events);
         }
@@ -363,9 +424,11 @@ impl Hub {
             let room = event.room().clone();
             let moderators_only = event.for_moderators_only();
             let text: Arc<str> = protocol::push_text(&Push::Event { event: event.clone() }).into();
-            for (place, link) in &state.links {
-                if place.0 == room && (!moderators_only || state.rooms.is_moderator(&room, place.1)) {
-                    let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
+            if let Some(audience) = state.audiences.get(&room) {
+                for (participant, link) in audience.lock().iter() {
+                    if !moderators_only || state.rooms.is_moderator(&room, *participant) {
+                        let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
+                    }
                 }
             }
             if let RoomEvent::MeetingEnded { .. } = event {
@@ -377,7 +440,7 @@ impl Hub {
                 }
                 let place = (room.clone(), participant);
                 self.sfu.leave(&Seat::new(room.as_str(), &participant.to_string()));
-                if let Some(link) = state.links.remove(&place)
+                if let Some(link) = state.unlink(&place)
                     && reason != LeaveReason::Left
                 {
                     let _ = link.outgoing.try_send(Outgoing::Close);
@@ -391,8 +454,9 @@ impl Hub {
 /// Tells the room's moderators on this node something only they should hear.
 fn tell_moderators(state: &State, room: &RoomName, push: &Push) {
     let text: Arc<str> = protocol::push_text(push).into();
-    for (place, link) in &state.links {
-        if place.0 == *room && state.rooms.is_moderator(room, place.1) {
+    let Some(audience) = state.audiences.get(room) else { return };
+    for (participant, link) in audience.lock().iter() {
+        if state.rooms.is_moderator(room, *participant) {
             let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
         }
     }
@@ -400,9 +464,8 @@ fn tell_moderators(state: &State, room: &RoomName, push: &Push) {
 
 fn tell_room(state: &State, room: &RoomName, push: &Push) {
     let text: Arc<str> = protocol::push_text(push).into();
-    for (place, link) in &state.links {
-        if place.0 == *room {
-            let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
-        }
+    let Some(audience) = state.audiences.get(room) else { return };
+    for link in audience.lock().values() {
+        let _ = link.outgoing.try_send(Outgoing::Text(text.clone()));
     }
 }

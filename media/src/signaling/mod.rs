@@ -6,14 +6,18 @@
 //!   the SFU; it applies a request and tells everyone concerned.
 //! - `admission`: everything between a join frame and the room rules (who is
 //!   asking, the scheduled meeting's rules, password tries), failing closed.
+//! - `limits`: what one socket may ask: frames and chat messages per second,
+//!   media sections per offer.
 //! - `session`: one WebSocket: reads requests, writes replies, room events and the
 //!   SFU's renegotiation offers.
 
 mod admission;
 mod hub;
+mod limits;
 mod protocol;
 mod session;
 
 pub use hub::Hub;
+pub use limits::SignalingLimits;
 pub use protocol::PROTOCOL_VERSION;
 pub use session::websocket;

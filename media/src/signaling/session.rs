@@ -2,7 +2,8 @@
 //! renegotiation offers out.
 
 use super::admission::{Admission, Asker, JoinAsk};
-use super::hub::{Hub, Outgoing, Place};
+use super::hub::{Audience, Hub, Outgoing, Place};
+use super::limits::{MAX_MEDIA_SECTIONS, SocketBudget, Verdict, media_sections};
 use super::protocol::{self, JoinedFrame, Knock, MAX_FRAME_BYTES, Push, Reply, Request};
 use crate::room::{Command, JoinOutcome, Joined, MediaState, ParticipantId, RoomError, RoomPassword, WaitReason};
 use crate::sfu::{Seat, SubscriberUpdate, SubscriberUpdates};
@@ -56,6 +57,13 @@ struct Session {
     inbox: mpsc::Receiver<Outgoing>,
     /// The participant said goodbye (or lost their seat): no reconnect grace.
     done: bool,
+    /// The room's audience and the name the seat goes by, for chat (which takes
+    /// the room's lock only).
+    chat_to: Option<(Arc<Audience>, String)>,
+    /// What this socket may still ask.
+    budget: SocketBudget,
+    /// Refused too often: the socket is closed (the seat keeps its reconnect grace).
+    shut: bool,
 }
 
 /// Awaits the next subscriber update, or forever when there is no subscription.
@@ -74,6 +82,7 @@ fn refused(e: impl Into<RoomError>) -> Reply {
 impl Session {
     fn new(hub: Arc<Hub>, asker: Asker) -> Self {
         let (outgoing, inbox) = mpsc::channel(OUTGOING_QUEUE);
+        let budget = SocketBudget::new(hub.signaling_limits());
         Self {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             hub,
@@ -84,6 +93,9 @@ impl Session {
             outgoing,
             inbox,
             done: false,
+            chat_to: None,
+            budget,
+            shut: false,
         }
     }
 
@@ -91,6 +103,12 @@ impl Session {
         loop {
             let text = tokio::select! {
                 message = stream.next() => match message {
+                    Some(Ok(actix_ws::Message::Text(_))) if self.frame_refused() => {
+                        protocol::reply_text(None, &Reply::Error {
+                            code: "too_many_frames",
+                            message: "this socket sends frames faster than the node takes them; the frame was not handled".into(),
+                        })
+                    }
                     Some(Ok(actix_ws::Message::Text(text))) => {
                         let frame = protocol::parse(&text);
                         let (re, reply) = match frame {
@@ -109,6 +127,16 @@ impl Session {
                     }
                     Some(Ok(actix_ws::Message::Close(_))) | None => break,
                     Some(Ok(_)) => continue,
+                    Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                        tracing::info!(session = self.id, max = MAX_FRAME_BYTES, "a signaling frame over the size limit; socket closed");
+                        let _ = socket.text(protocol::reply_text(None, &Reply::Error {
+                            code: "frame_too_large",
+                            message: format!("a signaling frame is at most {MAX_FRAME_BYTES} bytes"),
+                        })).await;
+                        let _ = socket.close(Some(actix_ws::CloseCode::Size.into())).await;
+                        self.hub_goodbye();
+                        return;
+                    }
                     Some(Err(e)) => {
                         tracing::debug!(session = self.id, error = %e, "websocket protocol error");
                         let _ = socket.text(protocol::reply_text(None, &Reply::Error {
@@ -154,7 +182,44 @@ impl Session {
             if self.done {
                 break;
             }
+            if self.shut {
+                tracing::info!(session = self.id, "a signaling socket refused too often; closed");
+                let _ = socket.close(Some(actix_ws::CloseCode::Policy.into())).await;
+                self.hub_goodbye();
+                return;
+            }
         }
+        self.hub_goodbye();
+        let _ = socket.close(None).await;
+    }
+
+    /// Whether this frame is over the socket's frame budget.
+    fn frame_refused(&mut self) -> bool {
+        let verdict = self.budget.frame();
+        self.over_budget(verdict)
+    }
+
+    /// Whether this chat message is over the socket's chat budget.
+    fn chat_refused(&mut self) -> bool {
+        let verdict = self.budget.chat();
+        self.over_budget(verdict)
+    }
+
+    /// Whether `verdict` refuses the frame; a socket refused too often is shut.
+    fn over_budget(&mut self, verdict: Verdict) -> bool {
+        match verdict {
+            Verdict::Handle => false,
+            Verdict::Refuse => true,
+            Verdict::Close => {
+                self.shut = true;
+                true
+            }
+        }
+    }
+
+    /// The socket is going: a seat without a goodbye keeps its reconnect grace, a
+    /// wait is withdrawn.
+    fn hub_goodbye(&mut self) {
         if !self.done
             && let Some(place) = &self.place
         {
@@ -163,7 +228,6 @@ impl Session {
         if let Some(place) = self.waiting.take() {
             self.hub.withdraw(self.id, &place);
         }
-        let _ = socket.close(None).await;
     }
 
     /// Takes the seat: the session holds it from now on. The frame that says so.
@@ -180,6 +244,7 @@ impl Session {
                 .collect(),
             crate::room::Role::Participant => Vec::new(),
         };
+        self.chat_to = self.hub.audience(&place.0).zip(protocol::name_of(&joined.room, joined.participant));
         self.place = Some(place);
         JoinedFrame {
             participant: joined.participant,
@@ -231,6 +296,15 @@ impl Session {
             }
             Request::Publish { sdp, source } => {
                 let (_, seat) = self.seat()?;
+                let sections = media_sections(&sdp);
+                if sections > MAX_MEDIA_SECTIONS {
+                    return Err(Reply::Error {
+                        code: "too_many_media_sections",
+                        message: format!(
+                            "a publish offer has at most {MAX_MEDIA_SECTIONS} media sections; this one has {sections}"
+                        ),
+                    });
+                }
                 let answer =
                     self.hub.sfu().publish(&seat, source.unwrap_or_default(), sdp).await.map_err(media_error)?;
                 Ok(Reply::PublishAnswer { sdp: answer })
@@ -252,6 +326,12 @@ impl Session {
                 Ok(Reply::Ok)
             }
             Request::Chat { text } => {
+                if self.chat_refused() {
+                    return Err(Reply::Error {
+                        code: "too_many_messages",
+                        message: "chat messages come too fast from this socket; this one was not sent".into(),
+                    });
+                }
                 let text = text.trim().to_owned();
                 if text.is_empty() || text.chars().count() > 2000 || text.chars().any(|c| c.is_control() && c != '\n') {
                     return Err(Reply::Error {
@@ -260,7 +340,9 @@ impl Session {
                     });
                 }
                 let (place, _) = self.seat()?;
-                self.hub.chat(place, text).map_err(refused)?;
+                let participant = place.1;
+                let (audience, name) = self.chat_to.as_ref().ok_or_else(|| refused(RoomError::NoSuchParticipant))?;
+                audience.chat(self.id, participant, name.clone(), text).map_err(refused)?;
                 Ok(Reply::Ok)
             }
             Request::Leave if self.waiting.is_some() => {

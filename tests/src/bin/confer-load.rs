@@ -13,6 +13,9 @@
 //! node serves the certificate", against Pebble, through the real api, worker and
 //! media node.
 //!
+//! `confer-load chat-flood` times joins to quiet rooms of a real node, first with
+//! nothing else going on, then while sockets in another room flood it with chat.
+//!
 //! `confer-load front-door` signs tenants up and times their cold starts through the
 //! real front door, then measures the nodes' memory and the front door's cost
 //! against a direct connection (see `confer_tests::front_door_load`).
@@ -77,6 +80,18 @@ enum Load {
         /// Video bitrate per participant, kbit/s.
         #[arg(long, default_value_t = 500)]
         video_kbps: u32,
+    },
+    /// Join times in quiet rooms, on a quiet node and during a chat flood in another room.
+    ChatFlood {
+        /// Sockets flooding one room with chat.
+        #[arg(long, default_value_t = 20)]
+        flooders: usize,
+        /// Seconds of each phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// `NAME=value` settings for the node (e.g. its signaling limits), repeatable.
+        #[arg(long = "node-env")]
+        node_env: Vec<String>,
     },
     /// Nodes on demand: cold starts, nodes' memory, the front door against direct.
     FrontDoor {
@@ -372,6 +387,13 @@ async fn main() -> anyhow::Result<()> {
         Load::Tenants { points, seconds, video_kbps } => tenants(points, seconds, video_kbps).await,
         Load::FrontDoor { tenants, seconds, connections } => {
             confer_tests::front_door_load::FrontDoorLoad { tenants, seconds, connections }.run().await
+        }
+        Load::ChatFlood { flooders, seconds, node_env } => {
+            let node_env: Vec<(String, String)> = node_env
+                .iter()
+                .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect();
+            confer_tests::chat_flood_load::run(flooders, seconds, &node_env).await
         }
     }
 }
